@@ -1,0 +1,230 @@
+/**
+ * The topology file format (the public contract; docs/topology-format.md describes it for users).
+ *
+ * This schema checks the shape of one document. Relations between devices (duplicate addresses,
+ * children under endpoints, BARs that do not fit their windows) are checked when the model is
+ * built, with the path of the offending value so the loader can point at its line.
+ */
+import { z } from 'zod';
+import { parseBdf } from './bdf';
+import { ACS_FLAG_NAMES } from './acs';
+import { parseIntText, parseSize } from './units';
+
+export const DEVICE_KINDS = [
+  'host-bridge',
+  'root-port',
+  'switch-upstream',
+  'switch-downstream',
+  'pci-bridge',
+  'endpoint',
+] as const;
+export type DeviceKind = (typeof DEVICE_KINDS)[number];
+
+/** Kinds that forward to a secondary bus and may have children. */
+export const BRIDGE_KINDS: readonly DeviceKind[] = [
+  'root-port',
+  'switch-upstream',
+  'switch-downstream',
+  'pci-bridge',
+];
+
+export const DEVICE_CLASSES = ['nvme', 'nic', 'gpu', 'accelerator', 'other'] as const;
+export type DeviceClass = (typeof DEVICE_CLASSES)[number];
+
+export const CPU_VENDORS = ['AMD', 'Intel', 'ARM', 'other'] as const;
+
+/** A byte count: a number, or a string such as "16KiB", "1.5GiB", "0x4000". */
+export const sizeSchema = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : parseSize(v);
+    if (n === undefined || !Number.isSafeInteger(n) || n < 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `malformed size ${JSON.stringify(v)}: use a whole number of bytes or a number with KiB, MiB, GiB or TiB (for example "16KiB")`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+/** A non-negative integer; strings accept hex ("0x8086"), as YAML numbers do. */
+export const intSchema = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : parseIntText(v);
+    if (n === undefined || !Number.isSafeInteger(n) || n < 0) {
+      ctx.addIssue({ code: 'custom', message: `expected a non-negative integer (hex accepted as 0x..), got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const u16 = intSchema.refine((n) => n <= 0xffff, { message: 'must fit in 16 bits (0..0xffff)' });
+
+export const bdfSchema = z.string().refine((s) => parseBdf(s) !== undefined, {
+  message: 'malformed BDF: expected "BB:DD.F" or "DDDD:BB:DD.F" in hex, device 00-1f, function 0-7',
+});
+
+const acsFlag = z.enum(ACS_FLAG_NAMES);
+
+export const acsSchema = z
+  .strictObject({
+    cap: z.array(acsFlag).optional(),
+    ctrl: z.array(acsFlag).optional(),
+  })
+  .describe('ACS extended capability; present means the function has one. cap defaults to the bits in ctrl');
+
+export const linkSchema = z.strictObject({
+  gen: z.number().int().min(1).max(6),
+  width: z.union([1, 2, 4, 8, 12, 16, 32].map((w) => z.literal(w)) as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>]),
+});
+
+const payloadSize = intSchema.refine((n) => [128, 256, 512, 1024, 2048, 4096].includes(n), {
+  message: 'must be 128, 256, 512, 1024, 2048 or 4096 bytes',
+});
+
+export const barSchema = z.strictObject({
+  bar: z.number().int().min(0).max(5),
+  size: sizeSchema,
+  prefetchable: z.boolean().optional(),
+  /** CPU physical address; assigned by the loader when absent. */
+  address: intSchema.optional(),
+});
+
+export const cmbSchema = z.strictObject({
+  bar: z.number().int().min(0).max(5),
+  offset: sizeSchema.optional(),
+  size: sizeSchema,
+  /** CMBSZ.RDS: read data (PRP/SGL data) may be in the CMB */
+  rds: z.boolean(),
+  /** CMBSZ.WDS: write data may be in the CMB */
+  wds: z.boolean(),
+  /** CMBSZ.SQS: submission queues may be in the CMB */
+  sqs: z.boolean().optional(),
+});
+
+/** An address window a bridge forwards, or a host bridge decodes. */
+export const windowSchema = z.strictObject({
+  base: intSchema,
+  size: sizeSchema,
+  prefetchable: z.boolean().optional(),
+});
+
+export interface DeviceSpecInput {
+  bdf: string;
+  kind: DeviceKind;
+  name?: string;
+  class?: DeviceClass;
+  vendor?: number | string;
+  device?: number | string;
+  acs?: { cap?: string[]; ctrl?: string[] };
+  link?: { gen: number; width: number };
+  mps?: number | string;
+  mrrs?: number | string;
+  bars?: { bar: number; size: number | string; prefetchable?: boolean; address?: number | string }[];
+  cmb?: { bar: number; offset?: number | string; size: number | string; rds: boolean; wds: boolean; sqs?: boolean };
+  dmaMaskBits?: number;
+  windows?: { base: number | string; size: number | string; prefetchable?: boolean }[];
+  children?: DeviceSpecInput[];
+}
+
+const deviceFields = {
+  bdf: bdfSchema,
+  kind: z.enum(DEVICE_KINDS),
+  name: z.string().min(1).optional(),
+  class: z.enum(DEVICE_CLASSES).optional(),
+  vendor: u16.optional(),
+  device: u16.optional(),
+  acs: acsSchema.optional(),
+  link: linkSchema.optional(),
+  mps: payloadSize.optional(),
+  mrrs: payloadSize.optional(),
+  bars: z.array(barSchema).optional(),
+  cmb: cmbSchema.optional(),
+  dmaMaskBits: z.number().int().min(24).max(64).optional(),
+  /** Bridges only: fixed forwarding windows; assigned by the loader when absent. */
+  windows: z.array(windowSchema).optional(),
+};
+
+export const deviceSchema: z.ZodType<DeviceSpec, DeviceSpecInput> = z.lazy(() =>
+  z.strictObject({
+    ...deviceFields,
+    children: z.array(deviceSchema).optional(),
+  }),
+) as unknown as z.ZodType<DeviceSpec, DeviceSpecInput>;
+
+export const hostBridgeSchema = z.strictObject({
+  name: z.string().min(1),
+  domain: intSchema.refine((n) => n <= 0xffff, { message: 'PCI domain must fit in 16 bits' }).default(0),
+  bus: intSchema.refine((n) => n <= 0xff, { message: 'bus number must be 0..0xff' }),
+  numaNode: z.number().int().min(0).optional(),
+  /** PCI bus address minus CPU physical address for this bridge's windows (pci_bus_address - resource start). */
+  busOffset: z.number().int().default(0),
+  /** Memory windows the host bridge decodes; default: one 32-bit and one 64-bit prefetchable window. */
+  windows: z.array(windowSchema).optional(),
+  devices: z.array(deviceSchema),
+});
+
+export const cpuSchema = z.strictObject({
+  vendor: z.enum(CPU_VENDORS),
+  /** x86 family (AMD Zen is 0x17 and newer); ignored elsewhere. */
+  family: intSchema.default(0),
+});
+
+export const platformSchema = z.strictObject({
+  cpu: cpuSchema,
+});
+
+export const topologySchema = z.strictObject({
+  $schema: z.string().optional(),
+  name: z.string().optional(),
+  description: z.string().optional(),
+  platform: platformSchema,
+  hostBridges: z.array(hostBridgeSchema).min(1, { message: 'a topology needs at least one host bridge' }),
+});
+
+export interface BarSpec {
+  bar: number;
+  size: number;
+  prefetchable?: boolean;
+  address?: number;
+}
+export interface CmbSpec {
+  bar: number;
+  offset?: number;
+  size: number;
+  rds: boolean;
+  wds: boolean;
+  sqs?: boolean;
+}
+export interface WindowSpec {
+  base: number;
+  size: number;
+  prefetchable?: boolean;
+}
+export type AcsFlagSpec = (typeof ACS_FLAG_NAMES)[number];
+
+/** A device as the schema outputs it (sizes and numbers resolved). */
+export interface DeviceSpec {
+  bdf: string;
+  kind: DeviceKind;
+  name?: string;
+  class?: DeviceClass;
+  vendor?: number;
+  device?: number;
+  acs?: { cap?: AcsFlagSpec[]; ctrl?: AcsFlagSpec[] };
+  link?: { gen: number; width: number };
+  mps?: number;
+  mrrs?: number;
+  bars?: BarSpec[];
+  cmb?: CmbSpec;
+  dmaMaskBits?: number;
+  windows?: WindowSpec[];
+  children?: DeviceSpec[];
+}
+
+export type HostBridgeSpec = z.output<typeof hostBridgeSchema>;
+export type PlatformSpec = z.output<typeof platformSchema>;
+export type TopologySpec = z.output<typeof topologySchema>;
+export type TopologySpecInput = z.input<typeof topologySchema>;

@@ -1,0 +1,267 @@
+/**
+ * The PCI topology model built from a validated topology spec: host bridges, the tree of
+ * functions, and the platform (CPU) facts the P2PDMA code consults.
+ */
+import { SpecError, type SpecPath } from '../input-error';
+import { acsBits, ACS_FLAG_NAMES } from './acs';
+import { parseBdf } from './bdf';
+import { HostBridge, PciDev, type PcieType } from './device';
+import { assignResources } from './resources';
+import {
+  BRIDGE_KINDS,
+  topologySchema,
+  type DeviceKind,
+  type DeviceSpec,
+  type PlatformSpec,
+  type TopologySpec,
+} from './topology-schema';
+
+export interface CpuInfo {
+  vendor: 'AMD' | 'Intel' | 'ARM' | 'other';
+  family: number;
+}
+
+export class PciTopology {
+  /** Every function, depth-first, parents before children (the order enumeration finds them). */
+  readonly devices: PciDev[] = [];
+  private readonly byBdf = new Map<string, PciDev>();
+  private readonly byName = new Map<string, PciDev>();
+
+  constructor(
+    readonly spec: TopologySpec,
+    readonly platform: PlatformSpec,
+    readonly hostBridges: HostBridge[],
+  ) {}
+
+  get cpu(): CpuInfo {
+    return this.platform.cpu;
+  }
+
+  /** Endpoint functions, in enumeration order. */
+  get endpoints(): PciDev[] {
+    return this.devices.filter((d) => d.kind === 'endpoint');
+  }
+
+  /** Looks a device up by "DDDD:BB:DD.F", "BB:DD.F" (domain 0) or its name. */
+  find(ref: string): PciDev | undefined {
+    const a = parseBdf(ref);
+    if (a) {
+      const d = this.byBdf.get(`${a.domain}:${a.bus}:${a.devfn}`);
+      if (d) return d;
+    }
+    return this.byName.get(ref);
+  }
+
+  /** Like find(), but throws a user-facing error naming what exists. */
+  get(ref: string): PciDev {
+    const d = this.find(ref);
+    if (!d) throw new SpecError(`no device "${ref}" in the topology`, []);
+    return d;
+  }
+
+  /** @internal used by buildTopology */
+  add(dev: PciDev): void {
+    dev.index = this.devices.length;
+    this.devices.push(dev);
+    this.byBdf.set(`${dev.domain}:${dev.bus}:${dev.devfn}`, dev);
+    if (dev.name !== undefined && !this.byName.has(dev.name)) this.byName.set(dev.name, dev);
+  }
+}
+
+function pcieTypeOf(kind: DeviceKind, parent: PciDev | null): PcieType {
+  // Below a PCIe-to-PCI bridge (or further conventional bridges) there is conventional PCI.
+  const conventional =
+    parent !== null && (parent.pcieType === 'pcie-to-pci-bridge' || parent.pcieType === 'pci');
+  switch (kind) {
+    case 'host-bridge':
+      return 'pci';
+    case 'root-port':
+      return 'root-port';
+    case 'switch-upstream':
+      return 'upstream';
+    case 'switch-downstream':
+      return 'downstream';
+    case 'pci-bridge':
+      return conventional ? 'pci' : 'pcie-to-pci-bridge';
+    case 'endpoint':
+      if (conventional) return 'pci';
+      return parent === null ? 'rc-endpoint' : 'endpoint';
+  }
+}
+
+/** Which parent kinds each kind may sit below (null: directly on a root bus). */
+function placementError(kind: DeviceKind, parent: PciDev | null): string | undefined {
+  const where = parent === null ? 'on a root bus' : `below a ${parent.kind}`;
+  switch (kind) {
+    case 'host-bridge':
+    case 'root-port':
+      return parent === null ? undefined : `a ${kind} sits on a root bus, not ${where}`;
+    case 'switch-upstream':
+      return parent !== null && (parent.kind === 'root-port' || parent.kind === 'switch-downstream')
+        ? undefined
+        : `a switch-upstream port sits below a root-port or a switch-downstream port, not ${where}`;
+    case 'switch-downstream':
+      return parent?.kind === 'switch-upstream'
+        ? undefined
+        : `a switch-downstream port sits below a switch-upstream port, not ${where}`;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Builds the model from a spec that has passed the schema. Throws SpecError (with the path of the
+ * offending value) for relations the schema cannot check: duplicate BDFs, children under an
+ * endpoint, children on the wrong bus, misplaced ports, BARs that do not fit their windows.
+ */
+export function buildTopology(spec: TopologySpec): PciTopology {
+  const hostBridges: HostBridge[] = [];
+  const topo = new PciTopology(spec, spec.platform, hostBridges);
+  const seen = new Map<string, string>(); // key -> bdf text of first definition
+  const busOwner = new Map<string, string>(); // "domain:bus" -> who owns it
+
+  spec.hostBridges.forEach((hbSpec, i) => {
+    const hbPath: SpecPath = ['hostBridges', i];
+    const busKey = `${hbSpec.domain}:${hbSpec.bus}`;
+    if (busOwner.has(busKey)) {
+      throw new SpecError(
+        `root bus ${fmtBus(hbSpec.domain, hbSpec.bus)} is already used by ${busOwner.get(busKey)}`,
+        [...hbPath, 'bus'],
+      );
+    }
+    busOwner.set(busKey, `host bridge ${hbSpec.name}`);
+    const hb = new HostBridge(i, hbSpec.name, hbSpec.domain, hbSpec.bus, hbSpec.numaNode, hbSpec.busOffset, hbPath);
+    hb.source = hbSpec;
+    hostBridges.push(hb);
+
+    const addLevel = (specs: DeviceSpec[], parent: PciDev | null, basePath: SpecPath): PciDev[] => {
+      const level: PciDev[] = [];
+      let levelBus: number | undefined;
+      specs.forEach((ds, j) => {
+        const path: SpecPath = [...basePath, j];
+        const addr = parseBdf(ds.bdf, hb.domain)!;
+        if (addr.domain !== hb.domain) {
+          throw new SpecError(
+            `${ds.bdf} is in PCI domain ${fmtDomain(addr.domain)} but its host bridge ${hb.name} is domain ${fmtDomain(hb.domain)}`,
+            [...path, 'bdf'],
+          );
+        }
+        if (parent === null && addr.bus !== hb.bus) {
+          throw new SpecError(
+            `${ds.bdf} is listed on the root bus of ${hb.name} (bus ${fmtBus(hb.domain, hb.bus)}) but names bus ${fmtBus(addr.domain, addr.bus)}`,
+            [...path, 'bdf'],
+          );
+        }
+        if (parent !== null) {
+          if (levelBus === undefined) {
+            levelBus = addr.bus;
+            const k = `${addr.domain}:${addr.bus}`;
+            if (busOwner.has(k)) {
+              throw new SpecError(
+                `bus ${fmtBus(addr.domain, addr.bus)} below ${parent.bdf} is already used by ${busOwner.get(k)}`,
+                [...path, 'bdf'],
+              );
+            }
+            busOwner.set(k, `the secondary bus of ${parent.bdf}`);
+          } else if (addr.bus !== levelBus) {
+            throw new SpecError(
+              `${ds.bdf} is on bus ${fmtBus(addr.domain, addr.bus)}, but its siblings below ${parent.bdf} are on bus ${fmtBus(addr.domain, levelBus)}: the functions below a bridge all sit on its secondary bus`,
+              [...path, 'bdf'],
+            );
+          }
+        }
+        const key = `${addr.domain}:${addr.bus}:${addr.devfn}`;
+        const prior = seen.get(key);
+        if (prior !== undefined) {
+          throw new SpecError(`duplicate BDF ${ds.bdf}: already defined as ${prior}`, [...path, 'bdf']);
+        }
+        seen.set(key, ds.bdf);
+        const misplaced = placementError(ds.kind, parent);
+        if (misplaced) throw new SpecError(misplaced, [...path, 'kind']);
+        if (ds.children && ds.children.length > 0 && !BRIDGE_KINDS.includes(ds.kind)) {
+          throw new SpecError(
+            `${ds.bdf} is a ${ds.kind} and cannot have children: only root-port, switch-upstream, switch-downstream and pci-bridge forward to a secondary bus`,
+            [...path, 'children'],
+          );
+        }
+        if (ds.windows && !BRIDGE_KINDS.includes(ds.kind)) {
+          throw new SpecError(`${ds.bdf} is a ${ds.kind}; only bridges have forwarding windows`, [...path, 'windows']);
+        }
+        const acs = ds.acs;
+        let acsModel: { cap: number; ctrl: number } | undefined;
+        if (acs) {
+          const ctrl = acsBits(acs.ctrl);
+          const cap = acs.cap ? acsBits(acs.cap) : ctrl;
+          const missing = ctrl & ~cap;
+          if (missing) {
+            const names = ACS_FLAG_NAMES.filter((_, b) => missing & (1 << b));
+            throw new SpecError(
+              `ACS control enables ${names.join(', ')} but the ACS capability does not offer ${names.length > 1 ? 'them' : 'it'}`,
+              [...path, 'acs', 'ctrl'],
+            );
+          }
+          acsModel = { cap, ctrl };
+        }
+        const cmb = ds.cmb
+          ? {
+              bar: ds.cmb.bar,
+              offset: ds.cmb.offset ?? 0,
+              size: ds.cmb.size,
+              rds: ds.cmb.rds,
+              wds: ds.cmb.wds,
+              sqs: ds.cmb.sqs ?? false,
+            }
+          : undefined;
+        const dev = new PciDev(addr.domain, addr.bus, addr.devfn, ds.kind, pcieTypeOf(ds.kind, parent), hb, parent, path, {
+          name: ds.name,
+          class: ds.class,
+          vendor: ds.vendor,
+          device: ds.device,
+          acs: acsModel,
+          link: ds.link,
+          mps: ds.mps,
+          mrrs: ds.mrrs,
+          cmb,
+          dmaMaskBits: ds.dmaMaskBits,
+        });
+        dev.depth = parent ? parent.depth + 1 : 0;
+        dev.source = ds;
+        topo.add(dev);
+        level.push(dev);
+        if (ds.children) {
+          dev.children.push(...addLevel(ds.children, dev, [...path, 'children']));
+        }
+      });
+      level.sort((a, b) => a.devfn - b.devfn);
+      markMultifunction(level);
+      return level;
+    };
+    hb.rootDevices.push(...addLevel(hbSpec.devices, null, [...hbPath, 'devices']));
+  });
+
+  assignResources(topo);
+  return topo;
+}
+
+function markMultifunction(level: PciDev[]): void {
+  const perSlot = new Map<number, number>();
+  for (const d of level) perSlot.set(d.slot, (perSlot.get(d.slot) ?? 0) + 1);
+  for (const d of level) d.multifunction = (perSlot.get(d.slot) ?? 0) > 1 || d.fn !== 0;
+}
+
+function fmtDomain(d: number): string {
+  return d.toString(16).padStart(4, '0');
+}
+function fmtBus(domain: number, bus: number): string {
+  return `${fmtDomain(domain)}:${bus.toString(16).padStart(2, '0')}`;
+}
+
+/** Validates a plain object against the schema and builds the model (no file positions). */
+export function topologyFromObject(obj: unknown): PciTopology {
+  const r = topologySchema.safeParse(obj);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new SpecError(issue.message, issue.path as (string | number)[]);
+  }
+  return buildTopology(r.data);
+}
