@@ -15,5 +15,6 @@ export * from './pci/device';
 export * from './pci/topology';
 export * from './pci/path-level';
 export * from './p2pdma/map-type';
+export * from './p2pdma/state';
 export * from './p2pdma/analysis';
 export * from './di/strategy';
