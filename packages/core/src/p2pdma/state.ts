@@ -5,6 +5,7 @@
 import type { PciDev } from '../pci/device';
 import type { PciTopology } from '../pci/topology';
 import type { PciP2pdmaMapType } from './map-type';
+import { pciP2pdmaWhitelist, type P2pdmaAllowlistEntry } from './allowlist';
 
 /** A page-granular pool of provider memory (the kernel's genalloc pool); see pool.ts. */
 export interface P2pdmaPool {
@@ -33,7 +34,14 @@ export class PciP2pdma {
 export class P2pdmaDevices {
   private readonly states = new Map<PciDev, PciP2pdma>();
 
-  constructor(readonly topology: PciTopology) {}
+  /**
+   * @param allowlist the host bridge allowlist this kernel was built with (default: mainline's
+   *   pci_p2pdma_whitelist[]); a platform plugin may extend it.
+   */
+  constructor(
+    readonly topology: PciTopology,
+    readonly allowlist: readonly P2pdmaAllowlistEntry[] = pciP2pdmaWhitelist,
+  ) {}
 
   /** pdev->p2pdma, or undefined when the device never registered P2P memory. */
   get(dev: PciDev): PciP2pdma | undefined {

@@ -52,7 +52,7 @@ export interface PciCmb {
 
 export interface PciAcs {
   /** ACS Capability register bits (PCI_ACS_*). */
-  cap: number;
+  readonly cap: number;
   /** ACS Control register bits (PCI_ACS_*). */
   ctrl: number;
 }

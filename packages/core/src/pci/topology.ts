@@ -42,6 +42,24 @@ export class PciTopology {
     return this.devices.filter((d) => d.kind === 'endpoint');
   }
 
+  /**
+   * @internal Puts `devices` in the order the kernel adds them (pci_bus_add_devices(): every
+   * function of a bus by devfn, then each bridge's secondary bus in turn; host bridges by domain
+   * and bus), which is the order of for_each_pci_dev() and of IOMMU group allocation.
+   */
+  enumerate(): void {
+    const order: PciDev[] = [];
+    const visit = (level: readonly PciDev[]) => {
+      order.push(...level);
+      for (const d of level) if (d.children.length) visit(d.children);
+    };
+    const hbs = [...this.hostBridges].sort((a, b) => a.domain - b.domain || a.bus - b.bus);
+    for (const hb of hbs) visit(hb.rootDevices);
+    order.forEach((d, i) => (d.index = i));
+    this.devices.length = 0;
+    this.devices.push(...order);
+  }
+
   /** Looks a device up by "DDDD:BB:DD.F", "BB:DD.F" (domain 0) or its name. */
   find(ref: string): PciDev | undefined {
     const a = parseBdf(ref);
@@ -59,9 +77,23 @@ export class PciTopology {
     return d;
   }
 
+  /** Bumped by every runtime change to ACS control (see setAcsCtrl). */
+  acsGeneration = 0;
+
+  /**
+   * Writes a function's ACS Control register at run time, as `setpci` does. The kernel's
+   * map-type caches are not told (reference §1.3); only new computations see the change.
+   */
+  setAcsCtrl(dev: PciDev, ctrl: number): void {
+    const acs = dev.props.acs;
+    if (!acs) throw new Error(`${dev.bdf} has no ACS capability`);
+    if (ctrl & ~acs.cap) throw new Error(`${dev.bdf}: ACS control bits ${ctrl.toString(16)} exceed the capability ${acs.cap.toString(16)}`);
+    acs.ctrl = ctrl;
+    this.acsGeneration++;
+  }
+
   /** @internal used by buildTopology */
   add(dev: PciDev): void {
-    dev.index = this.devices.length;
     this.devices.push(dev);
     this.byBdf.set(`${dev.domain}:${dev.bus}:${dev.devfn}`, dev);
     if (dev.name !== undefined && !this.byName.has(dev.name)) this.byName.set(dev.name, dev);
@@ -239,6 +271,7 @@ export function buildTopology(spec: TopologySpec): PciTopology {
     hb.rootDevices.push(...addLevel(hbSpec.devices, null, [...hbPath, 'devices']));
   });
 
+  topo.enumerate();
   assignResources(topo);
   return topo;
 }
