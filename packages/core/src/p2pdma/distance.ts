@@ -159,14 +159,14 @@ function acsPathList(provider: PciDev, client: PciDev, common: PciDev): PciDev[]
 }
 
 /**
- * The text of the 128-byte seq_buf acs_list with its final ';' dropped. Names that do not fit are
- * cut off as vsnprintf cuts them (at most 127 characters are kept); the kernel then drops the last
- * character it has, as it does with the ';'.
+ * The text of the 128-byte seq_buf acs_list with its final ';' dropped, as the kernel prints it.
+ * When the names do not fit, vsnprintf keeps the first 127 characters and seq_buf marks the
+ * buffer overflowed (len = size + 1), so the kernel's "drop final semicolon" store lands one byte
+ * past the buffer and all 127 characters are printed.
  */
 export function acsListText(ports: readonly PciDev[]): string {
   const full = ports.map((p) => `${p.bdf};`).join('');
-  const kept = full.length <= 127 ? full : full.slice(0, 127);
-  return kept.slice(0, -1);
+  return full.length < 128 ? full.slice(0, -1) : full.slice(0, 127);
 }
 
 /**
