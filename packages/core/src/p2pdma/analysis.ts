@@ -122,7 +122,7 @@ export function analyzeTopology(topo: PciTopology, p2p: P2pdmaDevices = new P2pd
         mapType: mapTypeName(r.mapType) as PairMapType,
         distance: r.distance,
         pathLevel: pathLevel(provider, client),
-        acsPorts: r.acsPorts,
+        acsPorts: [...r.acsPorts],
         reasons,
       });
     }

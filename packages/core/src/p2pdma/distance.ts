@@ -38,15 +38,21 @@ class ChainIndex {
   }
 }
 
-const chainIndexes = new WeakMap<PciTopology, ChainIndex>();
+const CHAIN_INDEX = Symbol('p2pdma chain index');
+type Indexed = PciTopology & { [CHAIN_INDEX]?: ChainIndex };
+
+/** The topology's index, rebuilt after a runtime ACS change; kept on the topology for the hot path. */
 function chainIndex(topo: PciTopology): ChainIndex {
-  let ci = chainIndexes.get(topo);
+  const t = topo as Indexed;
+  let ci = t[CHAIN_INDEX];
   if (!ci || ci.generation !== topo.acsGeneration) {
     ci = new ChainIndex(topo);
-    chainIndexes.set(topo, ci);
+    t[CHAIN_INDEX] = ci;
   }
   return ci;
 }
+
+const NO_PORTS: readonly PciDev[] = Object.freeze([]);
 
 /**
  * The lowest function that is the provider or one of its upstream bridges and also the client or
@@ -71,8 +77,11 @@ export interface MapTypeAndDist {
   distance: number;
   /** The common upstream function, or null when the path goes through the host bridge(s). */
   common: PciDev | null;
-  /** Functions with ACS redirect found on the path (the pci=disable_acs_redir= list); empty when there is no common upstream. */
-  acsPorts: PciDev[];
+  /**
+   * Functions with ACS redirect on the path (the pci=disable_acs_redir= list the kernel prints),
+   * listed when `verbose`; empty otherwise and when there is no common upstream bridge.
+   */
+  acsPorts: readonly PciDev[];
 }
 
 /**
@@ -105,7 +114,7 @@ export function calcMapTypeAndDist(
   let mapType: MapTypeAndDist['mapType'] = PciP2pdmaMapType.THRU_HOST_BRIDGE;
   let distance: number;
   let acsRedirects = false;
-  let acsPorts: PciDev[] = [];
+  let acsPorts: readonly PciDev[] = NO_PORTS;
 
   if (common) {
     distance = provider.depth - common.depth + (client.depth - common.depth);
@@ -115,7 +124,7 @@ export function calcMapTypeAndDist(
     if (acsCnt === 0) {
       mapType = PciP2pdmaMapType.BUS_ADDR;
     } else {
-      acsPorts = acsPathList(provider, client, common);
+      if (verbose) acsPorts = acsPathList(provider, client, common);
       if (verbose && log) {
         log.warn(client, `ACS redirect is set between the client and provider (${provider.bdf})`);
         log.warn(
@@ -141,7 +150,7 @@ export function calcMapTypeAndDist(
     }
   }
 
-  p2p.get(provider)?.mapTypes.set(client.mapTypesIdx, mapType);
+  p2p.get(provider)?.mapTypes.store(client, mapType);
   return { mapType, distance, common, acsPorts };
 }
 
@@ -181,7 +190,7 @@ export function pciP2pdmaMapType(
 ): PciP2pdmaMapType {
   const state = p2p.get(provider);
   if (!state) return PciP2pdmaMapType.NOT_SUPPORTED;
-  const cached = state.mapTypes.get(client.mapTypesIdx) ?? PciP2pdmaMapType.UNKNOWN;
+  const cached = state.mapTypes.get(client);
   if (cached !== PciP2pdmaMapType.UNKNOWN) return cached;
   return calcMapTypeAndDist(p2p, provider, client, true, log).mapType;
 }

@@ -4,7 +4,7 @@
  */
 import type { PciDev } from '../pci/device';
 import type { PciTopology } from '../pci/topology';
-import type { PciP2pdmaMapType } from './map-type';
+import { MapTypeCache } from './map-type-cache';
 import { pciP2pdmaWhitelist, type P2pdmaAllowlistEntry } from './allowlist';
 
 /** A page-granular pool of provider memory (the kernel's genalloc pool); see pool.ts. */
@@ -13,6 +13,30 @@ export interface P2pdmaPool {
   readonly size: number;
   /** Bytes not allocated. */
   readonly available: number;
+}
+
+/** enum memory_type (include/linux/memremap.h, v6.x): the ZONE_DEVICE type of P2PDMA pages. */
+export const MEMORY_DEVICE_PCI_P2PDMA = 5;
+
+/**
+ * struct pci_p2pdma_pagemap: the dev_pagemap pci_p2pdma_add_resource() builds over part of a BAR
+ * (one range), with the provider and the BAR's bus offset; see provider.ts.
+ */
+export interface PciP2pdmaPagemap {
+  /** pgmap->type: MEMORY_DEVICE_PCI_P2PDMA */
+  type: number;
+  /** pgmap->range: CPU physical addresses, `end` inclusive. */
+  range: { start: number; end: number };
+  provider: PciDev;
+  bar: number;
+  /** pci_bus_address(bar) - pci_resource_start(bar) */
+  busOffset: number;
+  /** Kernel virtual address of range.start (what devm_memremap_pages() returned). */
+  virt: number;
+  /** Number of struct pages (range length >> PAGE_SHIFT). */
+  nrPages: number;
+  /** Memory the memmap takes from RAM: nrPages * sizeof(struct page). */
+  structPageBytes: number;
 }
 
 export class PciP2pdma {
@@ -25,14 +49,22 @@ export class PciP2pdma {
    * calc_map_type_and_dist() and never invalidated while the state lives (as in the kernel), so a
    * later ACS change is not noticed until the provider's state is torn down and set up again.
    */
-  readonly mapTypes = new Map<number, PciP2pdmaMapType>();
+  readonly mapTypes: MapTypeCache;
+  /** The page maps pci_p2pdma_add_resource() created, in the order they were added. */
+  readonly pgmaps: PciP2pdmaPagemap[] = [];
 
-  constructor(readonly dev: PciDev) {}
+  constructor(
+    readonly dev: PciDev,
+    topologySize: number,
+  ) {
+    this.mapTypes = new MapTypeCache(topologySize);
+  }
 }
 
 /** The pdev->p2pdma pointers of one simulated kernel. */
 export class P2pdmaDevices {
-  private readonly states = new Map<PciDev, PciP2pdma>();
+  /** By PciDev.index: the lookup sits on the mapping hot path. */
+  private readonly states: (PciP2pdma | undefined)[] = [];
 
   /**
    * @param allowlist the host bridge allowlist this kernel was built with (default: mainline's
@@ -45,32 +77,34 @@ export class P2pdmaDevices {
 
   /** pdev->p2pdma, or undefined when the device never registered P2P memory. */
   get(dev: PciDev): PciP2pdma | undefined {
-    return this.states.get(dev);
+    return this.states[dev.index];
   }
 
   /** pci_p2pdma_setup() / pcim_p2pdma_init(): creates the state once. */
   setup(dev: PciDev): PciP2pdma {
-    let s = this.states.get(dev);
+    let s = this.states[dev.index];
     if (!s) {
-      s = new PciP2pdma(dev);
-      this.states.set(dev, s);
+      s = new PciP2pdma(dev, this.topology.devices.length);
+      this.states[dev.index] = s;
     }
     return s;
   }
 
   /** Release of the provider's p2pdma state (device removal): the map-type cache goes with it. */
   teardown(dev: PciDev): void {
-    this.states.delete(dev);
+    this.states[dev.index] = undefined;
   }
 
   /** pci_has_p2pmem(): state exists, memory is published, and (newest kernels) a pool exists. */
   hasP2pmem(dev: PciDev): boolean {
-    const s = this.states.get(dev);
+    const s = this.states[dev.index];
     return s !== undefined && s.published && s.pool !== undefined;
   }
 
   /** Devices with P2PDMA state, in enumeration order (for_each_pci_dev order). */
   devices(): PciDev[] {
-    return [...this.states.keys()].sort((a, b) => a.index - b.index);
+    const out: PciDev[] = [];
+    for (const s of this.states) if (s) out.push(s.dev);
+    return out;
   }
 }

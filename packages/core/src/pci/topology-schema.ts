@@ -63,7 +63,8 @@ export const intSchema = z
 const u16 = intSchema.refine((n) => n <= 0xffff, { message: 'must fit in 16 bits (0..0xffff)' });
 
 export const bdfSchema = z.string().refine((s) => parseBdf(s) !== undefined, {
-  message: 'malformed BDF: expected "BB:DD.F" or "DDDD:BB:DD.F" in hex, device 00-1f, function 0-7',
+  error: (iss) =>
+    `malformed BDF ${JSON.stringify(iss.input)}: expected "BB:DD.F" or "DDDD:BB:DD.F" in hex, device 00-1f, function 0-7`,
 });
 
 const acsFlag = z.enum(ACS_FLAG_NAMES);
@@ -152,7 +153,7 @@ export const deviceSchema: z.ZodType<DeviceSpec, DeviceSpecInput> = z.lazy(() =>
     ...deviceFields,
     children: z.array(deviceSchema).optional(),
   }),
-) as unknown as z.ZodType<DeviceSpec, DeviceSpecInput>;
+).meta({ id: 'TopologyDevice', description: 'One PCI function; bridges list the functions below them in children' }) as unknown as z.ZodType<DeviceSpec, DeviceSpecInput>;
 
 export const hostBridgeSchema = z.strictObject({
   name: z.string().min(1),
