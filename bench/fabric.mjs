@@ -4,7 +4,13 @@
  * -> one multi-function device with `functions` functions. Every other downstream port has ACS
  * redirect on, so the matrix holds BUS_ADDR and THRU_HOST_BRIDGE pairs.
  */
-export function generatedFabric({ hostBridges = 4, rootPorts = 4, dsps = 32, functions = 8, cpu = { vendor: 'AMD', family: 0x19 } } = {}) {
+export function generatedFabric({
+  hostBridges = 4,
+  rootPorts = 4,
+  dsps = 32,
+  functions = 8,
+  cpu = { vendor: 'AMD', family: 0x19 },
+} = {}) {
   const hex2 = (n) => n.toString(16).padStart(2, '0');
   const isolated = { cap: ['SV', 'RR', 'CR', 'UF'], ctrl: ['SV', 'RR', 'CR', 'UF'] };
   const open = { cap: ['SV', 'RR', 'CR', 'UF'], ctrl: ['SV', 'UF'] };
@@ -22,7 +28,11 @@ export function generatedFabric({ hostBridges = 4, rootPorts = 4, dsps = 32, fun
           bdf: `${hex2(dspBus)}:${hex2(d)}.0`,
           kind: 'switch-downstream',
           acs: d % 2 ? isolated : open,
-          children: Array.from({ length: functions }, (_, f) => ({ bdf: `${hex2(epBus)}:00.${f}`, kind: 'endpoint', class: 'nvme' })),
+          children: Array.from({ length: functions }, (_, f) => ({
+            bdf: `${hex2(epBus)}:00.${f}`,
+            kind: 'endpoint',
+            class: 'nvme',
+          })),
         });
       }
       devices.push({

@@ -80,12 +80,18 @@ await bench.run();
 const counts = { BUS_ADDR: 0, THRU_HOST_BRIDGE: 0, NOT_SUPPORTED: 0 };
 for (const t of mapTypes) counts[core.mapTypeName(t)]++;
 
-console.log(`fabric: ${topo.devices.length} functions, ${n} endpoints, ${topo.hostBridges.length} host bridges`);
+console.log(
+  `fabric: ${topo.devices.length} functions, ${n} endpoints, ${topo.hostBridges.length} host bridges`,
+);
 console.log(`build topology: ${buildMs.toFixed(0)} ms; IOMMU groups: ${groupsMs.toFixed(0)} ms`);
 for (const task of bench.tasks) {
   const r = task.result;
   const lat = r.latency ?? r;
   const median = lat.p50 ?? lat.median;
-  console.log(`${task.name}: median ${median.toFixed(0)} ms (min ${lat.min.toFixed(0)}, max ${lat.max.toFixed(0)}, ${lat.samples?.length ?? bench.iterations} runs)`);
+  console.log(
+    `${task.name}: median ${median.toFixed(0)} ms (min ${lat.min.toFixed(0)}, max ${lat.max.toFixed(0)}, ${lat.samples?.length ?? bench.iterations} runs)`,
+  );
 }
-console.log(`pairs: ${JSON.stringify(counts)}; heap used ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB`);
+console.log(
+  `pairs: ${JSON.stringify(counts)}; heap used ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB`,
+);

@@ -3,7 +3,12 @@
  * on every port up to the root; functions of a multi-function device without ACS share; everything
  * behind a conventional PCI bridge shares). Reference: kernel-dma.md §1 and anchors.md §6.2.
  */
-import { computeIommuGroups, pciAcsEnabled, PCI_ACS_ISOLATED, type PciTopology } from '@dmasim/core';
+import {
+  computeIommuGroups,
+  pciAcsEnabled,
+  PCI_ACS_ISOLATED,
+  type PciTopology,
+} from '@dmasim/core';
 import { ACS_ISOLATED, ACS_SV_UF, build, switchFabric, ZEN } from './helpers/fabrics';
 
 function groups(topo: PciTopology): string[][] {
@@ -44,12 +49,22 @@ describe('IOMMU groups (pci_device_group)', () => {
     expect(g).toContainEqual(['02:02.0', 'nic0', 'nic1']);
   });
 
-  it('puts everything below a root port without ACS into the root port\'s group', () => {
+  it("puts everything below a root port without ACS into the root port's group", () => {
     // nvme0: its DSP isolates, but the path above (USP, then the root port) does not; DSP ->
     // USP -> root port all fall into the root port's group
     const topo = switchFabric({ dspAcs: ACS_ISOLATED, nicAcs: ACS_ISOLATED });
     const g = groups(topo);
-    expect(g).toContainEqual(['00:01.1', '01:00.0', '02:00.0', '02:01.0', '02:02.0', 'nvme0', 'nvme1', 'nic0', 'nic1']);
+    expect(g).toContainEqual([
+      '00:01.1',
+      '01:00.0',
+      '02:00.0',
+      '02:01.0',
+      '02:02.0',
+      'nvme0',
+      'nvme1',
+      'nic0',
+      'nic1',
+    ]);
     expect(g).toContainEqual(['00:03.1', 'gpu0']);
   });
 
@@ -62,7 +77,11 @@ describe('IOMMU groups (pci_device_group)', () => {
           bus: 0,
           devices: [
             { bdf: '00:01.0', kind: 'root-port', acs: { cap: ['RR', 'CR'], ctrl: ['RR', 'CR'] } },
-            { bdf: '00:02.0', kind: 'root-port', acs: { cap: ['SV', 'RR', 'CR', 'UF'], ctrl: ['SV', 'RR', 'CR'] } },
+            {
+              bdf: '00:02.0',
+              kind: 'root-port',
+              acs: { cap: ['SV', 'RR', 'CR', 'UF'], ctrl: ['SV', 'RR', 'CR'] },
+            },
           ],
         },
       ],

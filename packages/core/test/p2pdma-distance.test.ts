@@ -15,7 +15,18 @@ import {
   type PciTopology,
   type WarnSink,
 } from '@dmasim/core';
-import { ACS_ISOLATED, ACS_SV_UF, ARM, build, INTEL, nestedSwitches, PRE_ZEN, switchFabric, twoHostBridges, ZEN } from './helpers/fabrics';
+import {
+  ACS_ISOLATED,
+  ACS_SV_UF,
+  ARM,
+  build,
+  INTEL,
+  nestedSwitches,
+  PRE_ZEN,
+  switchFabric,
+  twoHostBridges,
+  ZEN,
+} from './helpers/fabrics';
 
 const { BUS_ADDR, THRU_HOST_BRIDGE, NOT_SUPPORTED, UNKNOWN } = PciP2pdmaMapType;
 
@@ -60,9 +71,16 @@ describe('§1.2 distances', () => {
 
   it('[DERIVED] counts both whole chains when there is no common upstream bridge: 4 for two root ports of one root bus', () => {
     // nvme0 chain: 03:00.0, 02:00.0, 01:00.0, 00:01.1 = 4 nodes; gpu0 chain: 06:00.0, 00:03.1 = 2 nodes
-    expect(calc(topo, 'nvme0', 'gpu0')).toMatchObject({ mapType: THRU_HOST_BRIDGE, distance: 4 + 2, common: null });
+    expect(calc(topo, 'nvme0', 'gpu0')).toMatchObject({
+      mapType: THRU_HOST_BRIDGE,
+      distance: 4 + 2,
+      common: null,
+    });
     // two endpoints each directly under its own root port: 2 + 2 = 4, the same as "same switch"
-    const two = twoHostBridges(ZEN, [[0x1022, 0x14a4], [0x1022, 0x14a4]]);
+    const two = twoHostBridges(ZEN, [
+      [0x1022, 0x14a4],
+      [0x1022, 0x14a4],
+    ]);
     expect(calc(two, 'ep0', 'ep1')).toMatchObject({ mapType: THRU_HOST_BRIDGE, distance: 4 });
   });
 
@@ -72,7 +90,7 @@ describe('§1.2 distances', () => {
 });
 
 describe('§1.2 ACS redirect on the path', () => {
-  it('on the client side (its downstream port) sends the path through the host bridge, with the kernel\'s two warnings', () => {
+  it("on the client side (its downstream port) sends the path through the host bridge, with the kernel's two warnings", () => {
     // Only nvme1's port... all three DSPs have RR+CR here; the pair nvme0 -> nvme1 sees
     // provider side 02:00.0 (and 01:00.0 without ACS), client side 02:01.0: list "02:00.0;02:01.0"
     const topo = switchFabric({ dspAcs: ACS_ISOLATED });
@@ -111,8 +129,12 @@ describe('§1.2 ACS redirect on the path', () => {
 
   it('looks only at RR, CR and EC: SV and UF alone keep BUS_ADDR', () => {
     expect(calc(switchFabric({ dspAcs: ACS_SV_UF }), 'nvme0', 'nvme1').mapType).toBe(BUS_ADDR);
-    expect(calc(switchFabric({ dspAcs: { cap: ['EC'], ctrl: ['EC'] } }), 'nvme0', 'nvme1').mapType).toBe(THRU_HOST_BRIDGE);
-    expect(calc(switchFabric({ dspAcs: { cap: ['RR', 'CR'], ctrl: [] } }), 'nvme0', 'nvme1').mapType).toBe(BUS_ADDR);
+    expect(
+      calc(switchFabric({ dspAcs: { cap: ['EC'], ctrl: ['EC'] } }), 'nvme0', 'nvme1').mapType,
+    ).toBe(THRU_HOST_BRIDGE);
+    expect(
+      calc(switchFabric({ dspAcs: { cap: ['RR', 'CR'], ctrl: [] } }), 'nvme0', 'nvme1').mapType,
+    ).toBe(BUS_ADDR);
   });
 
   it('with a host bridge off the allowlist is NOT_SUPPORTED, and the allowlist warning is printed', () => {
@@ -130,7 +152,9 @@ describe('§1.2 ACS redirect on the path', () => {
 
   it('prints nothing but the allowlist warning when not verbose', () => {
     const topo = switchFabric({ cpu: INTEL, hostId: [0x8086, 0x1234], dspAcs: ACS_ISOLATED });
-    expect(calc(topo, 'nvme0', 'nvme1', false).log).toEqual(['0000:00:00.0: Host bridge not in P2PDMA whitelist: 8086:1234']);
+    expect(calc(topo, 'nvme0', 'nvme1', false).log).toEqual([
+      '0000:00:00.0: Host bridge not in P2PDMA whitelist: 8086:1234',
+    ]);
   });
 
   it('prints the first 127 characters of the 128-byte acs_list when the ports do not fit', () => {
@@ -146,7 +170,11 @@ describe('§1.2 ACS redirect on the path', () => {
         : { bdf, kind, acs: rr, children: [chain(rest, bus + 1, leaf)] };
     };
     const left = chain(['switch-upstream', 'switch-downstream', 'endpoint'], 0x03, 'p');
-    const right = chain(['switch-upstream', 'switch-downstream', 'switch-upstream', 'switch-downstream', 'endpoint'], 0x06, 'c');
+    const right = chain(
+      ['switch-upstream', 'switch-downstream', 'switch-upstream', 'switch-downstream', 'endpoint'],
+      0x06,
+      'c',
+    );
     const topo = build({
       platform: { cpu: ZEN },
       hostBridges: [
@@ -179,32 +207,66 @@ describe('§1.2 ACS redirect on the path', () => {
     const printed =
       '0000:05:00.0;0000:04:00.0;0000:03:00.0;0000:02:00.0;0000:01:00.0;0000:0a:00.0;0000:09:00.0;0000:08:00.0;0000:07:00.0;0000:06:00';
     expect(printed).toHaveLength(127);
-    expect(r.log[1]).toBe(`0000:0a:00.0: to disable ACS redirect for this path, add the kernel parameter: pci=disable_acs_redir=${printed}`);
+    expect(r.log[1]).toBe(
+      `0000:0a:00.0: to disable ACS redirect for this path, add the kernel parameter: pci=disable_acs_redir=${printed}`,
+    );
   });
 });
 
 describe('§1.2 no common upstream bridge: the host bridge check', () => {
   it('AMD family >= 0x17 passes without looking at the allowlist (cpu_supports_p2pdma)', () => {
-    const topo = twoHostBridges({ vendor: 'AMD', family: 0x17 }, [[0x1022, 0x9999], [0x1022, 0x9999]]);
+    const topo = twoHostBridges({ vendor: 'AMD', family: 0x17 }, [
+      [0x1022, 0x9999],
+      [0x1022, 0x9999],
+    ]);
     const r = calc(topo, 'ep0', 'ep1');
     expect(r.mapType).toBe(THRU_HOST_BRIDGE);
     expect(r.log).toEqual([]); // the kernel is silent here
   });
 
   it('AMD before Zen (family 0x15) needs the allowlist like any other CPU', () => {
-    expect(calc(twoHostBridges(PRE_ZEN, [[0x1022, 0x1450], [0x1022, 0x1450]]), 'ep0', 'ep1').mapType).toBe(NOT_SUPPORTED);
+    expect(
+      calc(
+        twoHostBridges(PRE_ZEN, [
+          [0x1022, 0x1450],
+          [0x1022, 0x1450],
+        ]),
+        'ep0',
+        'ep1',
+      ).mapType,
+    ).toBe(NOT_SUPPORTED);
   });
 
   it('allowlisted Intel host bridges without REQ_SAME_HOST_BRIDGE pass within one and across two host bridges', () => {
     // 8086:2020 (Skylake-E, flags 0)
-    expect(calc(switchFabric({ cpu: INTEL, hostId: [0x8086, 0x2020] }), 'nvme0', 'gpu0').mapType).toBe(THRU_HOST_BRIDGE);
-    expect(calc(twoHostBridges(INTEL, [[0x8086, 0x2020], [0x8086, 0x2020]]), 'ep0', 'ep1').mapType).toBe(THRU_HOST_BRIDGE);
+    expect(
+      calc(switchFabric({ cpu: INTEL, hostId: [0x8086, 0x2020] }), 'nvme0', 'gpu0').mapType,
+    ).toBe(THRU_HOST_BRIDGE);
+    expect(
+      calc(
+        twoHostBridges(INTEL, [
+          [0x8086, 0x2020],
+          [0x8086, 0x2020],
+        ]),
+        'ep0',
+        'ep1',
+      ).mapType,
+    ).toBe(THRU_HOST_BRIDGE);
   });
 
   it('REQ_SAME_HOST_BRIDGE entries pass within one host bridge and fail across two', () => {
     // 8086:3c00 (Xeon E5): cross-socket QPI P2P "does not perform well"
-    expect(calc(switchFabric({ cpu: INTEL, hostId: [0x8086, 0x3c00] }), 'nvme0', 'gpu0').mapType).toBe(THRU_HOST_BRIDGE);
-    const r = calc(twoHostBridges(INTEL, [[0x8086, 0x3c00], [0x8086, 0x3c00]]), 'ep0', 'ep1');
+    expect(
+      calc(switchFabric({ cpu: INTEL, hostId: [0x8086, 0x3c00] }), 'nvme0', 'gpu0').mapType,
+    ).toBe(THRU_HOST_BRIDGE);
+    const r = calc(
+      twoHostBridges(INTEL, [
+        [0x8086, 0x3c00],
+        [0x8086, 0x3c00],
+      ]),
+      'ep0',
+      'ep1',
+    );
     expect(r.mapType).toBe(NOT_SUPPORTED);
     // no ACS redirect, so warn is false: only the verbose "cannot be used" line
     expect(r.log).toEqual([
@@ -213,17 +275,38 @@ describe('§1.2 no common upstream bridge: the host bridge check', () => {
   });
 
   it('fails across two host bridges when only one is allowlisted', () => {
-    expect(calc(twoHostBridges(INTEL, [[0x8086, 0x2020], [0x8086, 0x1234]]), 'ep0', 'ep1').mapType).toBe(NOT_SUPPORTED);
+    expect(
+      calc(
+        twoHostBridges(INTEL, [
+          [0x8086, 0x2020],
+          [0x8086, 0x1234],
+        ]),
+        'ep0',
+        'ep1',
+      ).mapType,
+    ).toBe(NOT_SUPPORTED);
   });
 
   it('fails on Intel with a host bridge off the allowlist, and on ARM and other CPUs', () => {
-    expect(calc(switchFabric({ cpu: INTEL, hostId: [0x8086, 0x1234] }), 'nvme0', 'gpu0').mapType).toBe(NOT_SUPPORTED);
-    expect(calc(switchFabric({ cpu: ARM, hostId: [0x8086, 0x1234] }), 'nvme0', 'gpu0').mapType).toBe(NOT_SUPPORTED);
-    expect(calc(switchFabric({ cpu: { vendor: 'other', family: 0 }, hostId: [0x1022, 0x14a4] }), 'nvme0', 'gpu0').mapType).toBe(NOT_SUPPORTED);
+    expect(
+      calc(switchFabric({ cpu: INTEL, hostId: [0x8086, 0x1234] }), 'nvme0', 'gpu0').mapType,
+    ).toBe(NOT_SUPPORTED);
+    expect(
+      calc(switchFabric({ cpu: ARM, hostId: [0x8086, 0x1234] }), 'nvme0', 'gpu0').mapType,
+    ).toBe(NOT_SUPPORTED);
+    expect(
+      calc(
+        switchFabric({ cpu: { vendor: 'other', family: 0 }, hostId: [0x1022, 0x14a4] }),
+        'nvme0',
+        'gpu0',
+      ).mapType,
+    ).toBe(NOT_SUPPORTED);
   });
 
   it('matches PCI_ANY_ID entries (Google SoCs) on any device id', () => {
-    expect(calc(switchFabric({ cpu: ARM, hostId: [0x1ae0, 0x0042] }), 'nvme0', 'gpu0').mapType).toBe(THRU_HOST_BRIDGE);
+    expect(
+      calc(switchFabric({ cpu: ARM, hostId: [0x1ae0, 0x0042] }), 'nvme0', 'gpu0').mapType,
+    ).toBe(THRU_HOST_BRIDGE);
   });
 
   it('inspects only the first function of the root bus, and only if it is 00.0 or a root port', () => {
@@ -236,8 +319,20 @@ describe('§1.2 no common upstream bridge: the host bridge check', () => {
           name: 'hb0',
           bus: 0,
           devices: [
-            { bdf: '00:03.0', kind: 'root-port', vendor: 0x8086, device: 0x2033, children: [{ bdf: '02:00.0', kind: 'endpoint', name: 'b' }] },
-            { bdf: '00:02.0', kind: 'root-port', vendor: 0x8086, device: 0x2032, children: [{ bdf: '01:00.0', kind: 'endpoint', name: 'a' }] },
+            {
+              bdf: '00:03.0',
+              kind: 'root-port',
+              vendor: 0x8086,
+              device: 0x2033,
+              children: [{ bdf: '02:00.0', kind: 'endpoint', name: 'b' }],
+            },
+            {
+              bdf: '00:02.0',
+              kind: 'root-port',
+              vendor: 0x8086,
+              device: 0x2032,
+              children: [{ bdf: '01:00.0', kind: 'endpoint', name: 'a' }],
+            },
           ],
         },
       ],
@@ -252,8 +347,20 @@ describe('§1.2 no common upstream bridge: the host bridge check', () => {
           bus: 0,
           devices: [
             { bdf: '00:02.0', kind: 'endpoint', vendor: 0x8086, device: 0x2020 },
-            { bdf: '00:03.0', kind: 'root-port', vendor: 0x8086, device: 0x2020, children: [{ bdf: '01:00.0', kind: 'endpoint', name: 'a' }] },
-            { bdf: '00:04.0', kind: 'root-port', vendor: 0x8086, device: 0x2020, children: [{ bdf: '02:00.0', kind: 'endpoint', name: 'b' }] },
+            {
+              bdf: '00:03.0',
+              kind: 'root-port',
+              vendor: 0x8086,
+              device: 0x2020,
+              children: [{ bdf: '01:00.0', kind: 'endpoint', name: 'a' }],
+            },
+            {
+              bdf: '00:04.0',
+              kind: 'root-port',
+              vendor: 0x8086,
+              device: 0x2020,
+              children: [{ bdf: '02:00.0', kind: 'endpoint', name: 'b' }],
+            },
           ],
         },
       ],
@@ -296,7 +403,8 @@ describe('§1.3 the map-type cache', () => {
     p2p.setup(nvme0);
     expect(pciP2pdmaMapType(p2p, nvme0, nvme1)).toBe(THRU_HOST_BRIDGE);
     // clear RR/CR on every downstream port, keep SV|UF
-    for (const bdf of ['02:00.0', '02:01.0', '02:02.0']) topo.setAcsCtrl(topo.get(bdf), PCI_ACS_SV | PCI_ACS_UF);
+    for (const bdf of ['02:00.0', '02:01.0', '02:02.0'])
+      topo.setAcsCtrl(topo.get(bdf), PCI_ACS_SV | PCI_ACS_UF);
     expect(pciP2pdmaMapType(p2p, nvme0, nvme1)).toBe(THRU_HOST_BRIDGE); // stale, as in the kernel
     expect(calcMapTypeAndDist(p2p, nvme0, nvme1).mapType).toBe(BUS_ADDR); // a fresh computation sees it
     p2p.teardown(nvme0);
@@ -326,8 +434,12 @@ describe('§1.3 pci_p2pdma_distance_many', () => {
     const rdmaPort = { name: 'mlx5_0', parent: nic0 };
     expect(pciP2pdmaDistanceMany(p2p, nvme0, [rdmaPort])).toBe(4);
     const log = new Log();
-    expect(pciP2pdmaDistanceMany(p2p, nvme0, [{ name: 'nullb0', parent: null }], true, log)).toBe(-1);
-    expect(log.lines).toEqual(['nullb0: cannot be used for peer-to-peer DMA as it is not a PCI device']);
+    expect(pciP2pdmaDistanceMany(p2p, nvme0, [{ name: 'nullb0', parent: null }], true, log)).toBe(
+      -1,
+    );
+    expect(log.lines).toEqual([
+      'nullb0: cannot be used for peer-to-peer DMA as it is not a PCI device',
+    ]);
   });
 
   it('returns -1 when any client is NOT_SUPPORTED; without verbose it stops at the first failure', () => {
@@ -348,7 +460,9 @@ describe('§1.3 pci_p2pdma_distance_many', () => {
   it('counts THRU_HOST_BRIDGE clients as compatible', () => {
     const zen = switchFabric();
     // nvme0 -> gpu0: no common bridge, chains 4 + 2 = 6
-    expect(pciP2pdmaDistanceMany(new P2pdmaDevices(zen), zen.get('nvme0'), [zen.get('gpu0')])).toBe(6);
+    expect(pciP2pdmaDistanceMany(new P2pdmaDevices(zen), zen.get('nvme0'), [zen.get('gpu0')])).toBe(
+      6,
+    );
   });
 });
 
@@ -404,7 +518,10 @@ describe('§1.3 pci_p2pmem_find_many', () => {
       ports.push({
         bdf: `02:${(i % 32).toString(16).padStart(2, '0')}.${Math.floor(i / 32)}`,
         kind: 'switch-downstream',
-        children: Array.from({ length: 8 }, (_, f) => ({ bdf: `${bus}:00.${f}`, kind: 'endpoint' })),
+        children: Array.from({ length: 8 }, (_, f) => ({
+          bdf: `${bus}:00.${f}`,
+          kind: 'endpoint',
+        })),
       });
     }
     const topo = build({
@@ -414,15 +531,26 @@ describe('§1.3 pci_p2pmem_find_many', () => {
           name: 'hb0',
           bus: 0,
           devices: [
-            { bdf: '00:01.0', kind: 'root-port', children: [{ bdf: '01:00.0', kind: 'switch-upstream', children: ports }] },
-            { bdf: '00:02.0', kind: 'root-port', children: [{ bdf: '05:00.0', kind: 'endpoint', name: 'client' }] },
+            {
+              bdf: '00:01.0',
+              kind: 'root-port',
+              children: [{ bdf: '01:00.0', kind: 'switch-upstream', children: ports }],
+            },
+            {
+              bdf: '00:02.0',
+              kind: 'root-port',
+              children: [{ bdf: '05:00.0', kind: 'endpoint', name: 'client' }],
+            },
           ],
         },
       ],
     });
     const eps = topo.endpoints.filter((e) => e.name !== 'client');
     expect(eps).toHaveLength(600);
-    const p2p = providers(topo, eps.map((e) => e.bdf));
+    const p2p = providers(
+      topo,
+      eps.map((e) => e.bdf),
+    );
     let asked = 0;
     // every provider is 4 nodes + 2 nodes = 6 from the client, through the host bridge
     const chosen = pciP2pmemFindMany(p2p, [topo.get('client')], (n) => {

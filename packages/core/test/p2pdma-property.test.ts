@@ -18,7 +18,11 @@ import {
 import { randomFabric } from './helpers/random-fabric';
 
 /** calc_map_type_and_dist() as the C reads (reference §1.2 pseudocode), without the cache. */
-function kernelCalc(topo: PciTopology, provider: PciDev, client: PciDev): { mapType: PciP2pdmaMapType; distance: number } {
+function kernelCalc(
+  topo: PciTopology,
+  provider: PciDev,
+  client: PciDev,
+): { mapType: PciP2pdmaMapType; distance: number } {
   let a: PciDev | null = provider;
   let bb: PciDev | null;
   let distA = 0;
@@ -52,7 +56,10 @@ function kernelCalc(topo: PciTopology, provider: PciDev, client: PciDev): { mapT
     acsRedirects = true;
   }
   const distance = distA + distB;
-  if (!cpuSupportsP2pdma(topo.cpu) && !hostBridgeWhitelist(provider, client, acsRedirects, undefined)) {
+  if (
+    !cpuSupportsP2pdma(topo.cpu) &&
+    !hostBridgeWhitelist(provider, client, acsRedirects, undefined)
+  ) {
     return { mapType: PciP2pdmaMapType.NOT_SUPPORTED, distance };
   }
   return { mapType: PciP2pdmaMapType.THRU_HOST_BRIDGE, distance };
@@ -69,7 +76,9 @@ describe('§1.2 calc_map_type_and_dist agrees with the kernel loop on random fab
             const fast = calcMapTypeAndDist(p2p, p, c);
             const slow = kernelCalc(topo, p, c);
             if (fast.mapType !== slow.mapType || fast.distance !== slow.distance) {
-              throw new Error(`seed ${seed}: ${p.bdf} -> ${c.bdf}: got ${fast.mapType}/${fast.distance}, kernel ${slow.mapType}/${slow.distance}`);
+              throw new Error(
+                `seed ${seed}: ${p.bdf} -> ${c.bdf}: got ${fast.mapType}/${fast.distance}, kernel ${slow.mapType}/${slow.distance}`,
+              );
             }
           }
         }

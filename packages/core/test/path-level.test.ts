@@ -19,7 +19,33 @@ describe('anchors §2 path levels', () => {
     expect(level(topo, 'nvme0', 'gpu0')).toBe('PHB');
   });
   it('NODE between host bridges of one NUMA node, SYS across NUMA nodes', () => {
-    expect(level(twoHostBridges(ZEN, [[0x1022, 0x14a4], [0x1022, 0x14a4]], [0, 0]), 'ep0', 'ep1')).toBe('NODE');
-    expect(level(twoHostBridges(ZEN, [[0x1022, 0x14a4], [0x1022, 0x14a4]], [0, 1]), 'ep0', 'ep1')).toBe('SYS');
+    expect(
+      level(
+        twoHostBridges(
+          ZEN,
+          [
+            [0x1022, 0x14a4],
+            [0x1022, 0x14a4],
+          ],
+          [0, 0],
+        ),
+        'ep0',
+        'ep1',
+      ),
+    ).toBe('NODE');
+    expect(
+      level(
+        twoHostBridges(
+          ZEN,
+          [
+            [0x1022, 0x14a4],
+            [0x1022, 0x14a4],
+          ],
+          [0, 1],
+        ),
+        'ep0',
+        'ep1',
+      ),
+    ).toBe('SYS');
   });
 });

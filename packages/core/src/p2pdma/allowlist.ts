@@ -26,10 +26,30 @@ export interface P2pdmaAllowlistEntry {
  * only in developer trees (reference §1.2, [DEV]/[UNVERIFIED]).
  */
 export const pciP2pdmaWhitelist: readonly P2pdmaAllowlistEntry[] = [
-  { vendor: PCI_VENDOR_ID_INTEL, device: 0x3c00, flags: REQ_SAME_HOST_BRIDGE, note: 'Xeon E5/Core i7' },
-  { vendor: PCI_VENDOR_ID_INTEL, device: 0x3c01, flags: REQ_SAME_HOST_BRIDGE, note: 'Xeon E5/Core i7' },
-  { vendor: PCI_VENDOR_ID_INTEL, device: 0x2f00, flags: REQ_SAME_HOST_BRIDGE, note: 'Xeon E7 v3/E5 v3/Core i7' },
-  { vendor: PCI_VENDOR_ID_INTEL, device: 0x2f01, flags: REQ_SAME_HOST_BRIDGE, note: 'Xeon E7 v3/E5 v3/Core i7' },
+  {
+    vendor: PCI_VENDOR_ID_INTEL,
+    device: 0x3c00,
+    flags: REQ_SAME_HOST_BRIDGE,
+    note: 'Xeon E5/Core i7',
+  },
+  {
+    vendor: PCI_VENDOR_ID_INTEL,
+    device: 0x3c01,
+    flags: REQ_SAME_HOST_BRIDGE,
+    note: 'Xeon E5/Core i7',
+  },
+  {
+    vendor: PCI_VENDOR_ID_INTEL,
+    device: 0x2f00,
+    flags: REQ_SAME_HOST_BRIDGE,
+    note: 'Xeon E7 v3/E5 v3/Core i7',
+  },
+  {
+    vendor: PCI_VENDOR_ID_INTEL,
+    device: 0x2f01,
+    flags: REQ_SAME_HOST_BRIDGE,
+    note: 'Xeon E7 v3/E5 v3/Core i7',
+  },
   { vendor: PCI_VENDOR_ID_INTEL, device: 0x2030, flags: 0, note: 'Skylake-E root port A' },
   { vendor: PCI_VENDOR_ID_INTEL, device: 0x2031, flags: 0, note: 'Skylake-E root port B' },
   { vendor: PCI_VENDOR_ID_INTEL, device: 0x2032, flags: 0, note: 'Skylake-E root port C' },
@@ -74,7 +94,11 @@ export function hostBridgeInAllowlist(
     if (e.flags & REQ_SAME_HOST_BRIDGE && !sameHostBridge) return false;
     return true;
   }
-  if (warn) log?.warn(root, `Host bridge not in P2PDMA whitelist: ${hex4(root.vendor)}:${hex4(root.device)}`);
+  if (warn)
+    log?.warn(
+      root,
+      `Host bridge not in P2PDMA whitelist: ${hex4(root.vendor)}:${hex4(root.device)}`,
+    );
   return false;
 }
 

@@ -66,7 +66,12 @@ function hex4(n: number | undefined): string {
 }
 
 /** dmasim's own account of a host-bridge decision the kernel takes silently. */
-function explainHostBridgePath(p2p: P2pdmaDevices, provider: PciDev, client: PciDev, mapType: PciP2pdmaMapType): string {
+function explainHostBridgePath(
+  p2p: P2pdmaDevices,
+  provider: PciDev,
+  client: PciDev,
+  mapType: PciP2pdmaMapType,
+): string {
   const cpu = p2p.topology.cpu;
   const cpuText = `${cpu.vendor} family 0x${cpu.family.toString(16)}`;
   const where =
@@ -77,11 +82,16 @@ function explainHostBridgePath(p2p: P2pdmaDevices, provider: PciDev, client: Pci
     if (cpuSupportsP2pdma(cpu)) {
       return `dmasim: no common upstream bridge, so the TLPs go ${where}; allowed because the CPU is ${cpuText} (cpu_supports_p2pdma: AMD family >= 0x17)`;
     }
-    const ids = [...new Set([provider.hostBridge, client.hostBridge])]
-      .map((hb) => hb.allowlistDevice)
-      .map((d) => `${hex4(d?.vendor)}:${hex4(d?.device)}`)
-      .join(' and ');
-    return `dmasim: no common upstream bridge, so the TLPs go ${where}; allowed because host bridge ${ids} is on the P2PDMA allowlist`;
+    const ids = [
+      ...new Set(
+        [provider.hostBridge, client.hostBridge].map(
+          (hb) => `${hex4(hb.allowlistDevice?.vendor)}:${hex4(hb.allowlistDevice?.device)}`,
+        ),
+      ),
+    ];
+    const subject =
+      ids.length > 1 ? `host bridges ${ids.join(' and ')} are` : `host bridge ${ids[0]} is`;
+    return `dmasim: no common upstream bridge, so the TLPs go ${where}; allowed because ${subject} on the P2PDMA allowlist`;
   }
   const hbs = [...new Set([provider.hostBridge, client.hostBridge])];
   const why = hbs.map((hb) => {
@@ -89,7 +99,9 @@ function explainHostBridgePath(p2p: P2pdmaDevices, provider: PciDev, client: Pci
     if (!d) {
       return `host bridge ${hb.name} has no function 00.0 or root port first on its root bus for the allowlist to inspect`;
     }
-    const entry = p2p.allowlist.find((e) => e.vendor === d.vendor && (e.device === PCI_ANY_ID || e.device === d.device));
+    const entry = p2p.allowlist.find(
+      (e) => e.vendor === d.vendor && (e.device === PCI_ANY_ID || e.device === d.device),
+    );
     if (entry && hbs.length > 1) {
       return `host bridge ${hb.name} (${hex4(d.vendor)}:${hex4(d.device)}) is allowlisted only for P2P within one host bridge (REQ_SAME_HOST_BRIDGE)`;
     }
@@ -104,7 +116,10 @@ function explainHostBridgePath(p2p: P2pdmaDevices, provider: PciDev, client: Pci
  * Runs the kernel's decisions over every pair of endpoints of a fresh simulated kernel (its own
  * map-type caches), with verbose warnings collected as the reasons.
  */
-export function analyzeTopology(topo: PciTopology, p2p: P2pdmaDevices = new P2pdmaDevices(topo)): TopoAnalysis {
+export function analyzeTopology(
+  topo: PciTopology,
+  p2p: P2pdmaDevices = new P2pdmaDevices(topo),
+): TopoAnalysis {
   const { groupOf, groups } = computeIommuGroups(topo);
   const endpoints = topo.endpoints;
   const pairs: PairAnalysis[] = [];

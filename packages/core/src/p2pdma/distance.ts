@@ -5,7 +5,12 @@
 import { ACS_REDIR_MASK } from '../pci/acs';
 import type { PciDev } from '../pci/device';
 import type { PciTopology } from '../pci/topology';
-import { cpuSupportsP2pdma, hostBridgeWhitelist, pciP2pdmaWhitelist, type WarnSink } from './allowlist';
+import {
+  cpuSupportsP2pdma,
+  hostBridgeWhitelist,
+  pciP2pdmaWhitelist,
+  type WarnSink,
+} from './allowlist';
 import { PciP2pdmaMapType } from './map-type';
 import type { P2pdmaDevices } from './state';
 
@@ -33,7 +38,8 @@ class ChainIndex {
     this.acsUp = new Int32Array(topo.devices.length);
     for (const d of topo.devices) {
       // parents come before children in topo.devices
-      this.acsUp[d.index] = (d.upstream ? this.acsUp[d.upstream.index] : 0) + (pciBridgeHasAcsRedir(d) ? 1 : 0);
+      this.acsUp[d.index] =
+        (d.upstream ? this.acsUp[d.upstream.index] : 0) + (pciBridgeHasAcsRedir(d) ? 1 : 0);
     }
   }
 }
@@ -72,7 +78,8 @@ export function commonUpstream(a: PciDev, b: PciDev): PciDev | null {
 }
 
 export interface MapTypeAndDist {
-  mapType: PciP2pdmaMapType.BUS_ADDR | PciP2pdmaMapType.THRU_HOST_BRIDGE | PciP2pdmaMapType.NOT_SUPPORTED;
+  mapType:
+    PciP2pdmaMapType.BUS_ADDR | PciP2pdmaMapType.THRU_HOST_BRIDGE | PciP2pdmaMapType.NOT_SUPPORTED;
   /** *dist as the kernel computes it (see calcMapTypeAndDist). */
   distance: number;
   /** The common upstream function, or null when the path goes through the host bridge(s). */
@@ -120,7 +127,8 @@ export function calcMapTypeAndDist(
     distance = provider.depth - common.depth + (client.depth - common.depth);
     // provider side counts `common` itself (checked before the a == bb test); client side stops below it
     const commonAbove = common.upstream ? ci.acsUp[common.upstream.index] : 0;
-    const acsCnt = ci.acsUp[provider.index] - commonAbove + (ci.acsUp[client.index] - ci.acsUp[common.index]);
+    const acsCnt =
+      ci.acsUp[provider.index] - commonAbove + (ci.acsUp[client.index] - ci.acsUp[common.index]);
     if (acsCnt === 0) {
       mapType = PciP2pdmaMapType.BUS_ADDR;
     } else {
@@ -139,7 +147,10 @@ export function calcMapTypeAndDist(
   }
 
   if (mapType !== PciP2pdmaMapType.BUS_ADDR) {
-    if (!cpuSupportsP2pdma(topo.cpu) && !hostBridgeWhitelist(provider, client, acsRedirects, log, p2p.allowlist)) {
+    if (
+      !cpuSupportsP2pdma(topo.cpu) &&
+      !hostBridgeWhitelist(provider, client, acsRedirects, log, p2p.allowlist)
+    ) {
       if (verbose && log) {
         log.warn(
           client,
@@ -232,7 +243,11 @@ export function pciP2pdmaDistanceMany(
   for (const c of clients) {
     const pciClient = findParentPciDev(c);
     if (!pciClient) {
-      if (verbose) log?.warn((c as { name: string }).name, 'cannot be used for peer-to-peer DMA as it is not a PCI device');
+      if (verbose)
+        log?.warn(
+          (c as { name: string }).name,
+          'cannot be used for peer-to-peer DMA as it is not a PCI device',
+        );
       return -1;
     }
     const r = calcMapTypeAndDist(p2p, provider, pciClient, verbose, log);
@@ -244,7 +259,13 @@ export function pciP2pdmaDistanceMany(
 }
 
 /** pci_p2pdma_distance(provider, client, verbose): distance_many with one client. */
-export function pciP2pdmaDistance(p2p: P2pdmaDevices, provider: PciDev, client: P2pdmaClient, verbose = false, log?: WarnSink): number {
+export function pciP2pdmaDistance(
+  p2p: P2pdmaDevices,
+  provider: PciDev,
+  client: P2pdmaClient,
+  verbose = false,
+  log?: WarnSink,
+): number {
   return pciP2pdmaDistanceMany(p2p, provider, [client], verbose, log);
 }
 
@@ -283,7 +304,11 @@ export function pciP2pmemFindMany(
 }
 
 /** pci_p2pmem_find(client): find_many with one client. */
-export function pciP2pmemFind(p2p: P2pdmaDevices, client: P2pdmaClient, random?: RandomU32Below): PciDev | undefined {
+export function pciP2pmemFind(
+  p2p: P2pdmaDevices,
+  client: P2pdmaClient,
+  random?: RandomU32Below,
+): PciDev | undefined {
   return pciP2pmemFindMany(p2p, [client], random);
 }
 

@@ -59,5 +59,7 @@ export function acsNames(bits: number): AcsFlagName[] {
 
 /** `SrcValid+ TransBlk- ReqRedir+ ...` as lspci prints a register. */
 export function formatAcsLspci(bits: number): string {
-  return ACS_FLAG_NAMES.map((n) => `${ACS_LSPCI_NAMES[n]}${bits & ACS_FLAG_BITS[n] ? '+' : '-'}`).join(' ');
+  return ACS_FLAG_NAMES.map(
+    (n) => `${ACS_LSPCI_NAMES[n]}${bits & ACS_FLAG_BITS[n] ? '+' : '-'}`,
+  ).join(' ');
 }

@@ -44,7 +44,7 @@ export function pciAcsEnabled(dev: PciDev, flags: number): boolean {
  * up to `end` or (end null) the root bus.
  */
 export function pciAcsPathEnabled(start: PciDev, end: PciDev | null, flags: number): boolean {
-  for (let pdev: PciDev | null = start; pdev; ) {
+  for (let pdev: PciDev | null = start; pdev;) {
     if (!pciAcsEnabled(pdev, flags)) return false;
     if (pdev.upstream === null) return end === null;
     if (pdev === end) return true;
@@ -97,7 +97,8 @@ function pciDeviceGroup(start: PciDev, groupOf: number[]): number {
   // 1. pci_for_each_dma_alias(): the device itself, then each conventional-PCI bridge above it.
   let pdev = start;
   for (let up = start.upstream; up; up = up.upstream) {
-    if (up.pcieType === 'root-port' || up.pcieType === 'upstream' || up.pcieType === 'downstream') continue;
+    if (up.pcieType === 'root-port' || up.pcieType === 'upstream' || up.pcieType === 'downstream')
+      continue;
     pdev = up; // PCIe-to-PCI bridge (alias on its secondary bus) or a conventional bridge
     if (groupOf[up.index] >= 0) return groupOf[up.index];
   }

@@ -9,7 +9,13 @@ import type { PciDev } from './device';
 export type PathLevel = 'PIX' | 'PXB' | 'PHB' | 'NODE' | 'SYS';
 
 /** NVML's numbering of the same levels (nvmlGpuTopologyLevel_t). */
-export const NVML_TOPOLOGY_LEVEL: Record<PathLevel, number> = { PIX: 10, PXB: 20, PHB: 30, NODE: 40, SYS: 50 };
+export const NVML_TOPOLOGY_LEVEL: Record<PathLevel, number> = {
+  PIX: 10,
+  PXB: 20,
+  PHB: 30,
+  NODE: 40,
+  SYS: 50,
+};
 
 /**
  * The bridge device a port belongs to: the ports of one PCIe switch (its upstream port and the

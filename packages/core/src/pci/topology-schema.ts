@@ -34,31 +34,30 @@ export type DeviceClass = (typeof DEVICE_CLASSES)[number];
 export const CPU_VENDORS = ['AMD', 'Intel', 'ARM', 'other'] as const;
 
 /** A byte count: a number, or a string such as "16KiB", "1.5GiB", "0x4000". */
-export const sizeSchema = z
-  .union([z.number(), z.string()])
-  .transform((v, ctx) => {
-    const n = typeof v === 'number' ? v : parseSize(v);
-    if (n === undefined || !Number.isSafeInteger(n) || n < 0) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `malformed size ${JSON.stringify(v)}: use a whole number of bytes or a number with KiB, MiB, GiB or TiB (for example "16KiB")`,
-      });
-      return z.NEVER;
-    }
-    return n;
-  });
+export const sizeSchema = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : parseSize(v);
+  if (n === undefined || !Number.isSafeInteger(n) || n < 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `malformed size ${JSON.stringify(v)}: use a whole number of bytes or a number with KiB, MiB, GiB or TiB (for example "16KiB")`,
+    });
+    return z.NEVER;
+  }
+  return n;
+});
 
 /** A non-negative integer; strings accept hex ("0x8086"), as YAML numbers do. */
-export const intSchema = z
-  .union([z.number(), z.string()])
-  .transform((v, ctx) => {
-    const n = typeof v === 'number' ? v : parseIntText(v);
-    if (n === undefined || !Number.isSafeInteger(n) || n < 0) {
-      ctx.addIssue({ code: 'custom', message: `expected a non-negative integer (hex accepted as 0x..), got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return n;
-  });
+export const intSchema = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : parseIntText(v);
+  if (n === undefined || !Number.isSafeInteger(n) || n < 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a non-negative integer (hex accepted as 0x..), got ${JSON.stringify(v)}`,
+    });
+    return z.NEVER;
+  }
+  return n;
+});
 
 const u16 = intSchema.refine((n) => n <= 0xffff, { message: 'must fit in 16 bits (0..0xffff)' });
 
@@ -74,11 +73,18 @@ export const acsSchema = z
     cap: z.array(acsFlag).optional(),
     ctrl: z.array(acsFlag).optional(),
   })
-  .describe('ACS extended capability; present means the function has one. cap defaults to the bits in ctrl');
+  .describe(
+    'ACS extended capability; present means the function has one. cap defaults to the bits in ctrl',
+  );
 
 export const linkSchema = z.strictObject({
   gen: z.number().int().min(1).max(6),
-  width: z.union([1, 2, 4, 8, 12, 16, 32].map((w) => z.literal(w)) as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>]),
+  width: z.union(
+    [1, 2, 4, 8, 12, 16, 32].map((w) => z.literal(w)) as unknown as [
+      z.ZodLiteral<number>,
+      z.ZodLiteral<number>,
+    ],
+  ),
 });
 
 const payloadSize = intSchema.refine((n) => [128, 256, 512, 1024, 2048, 4096].includes(n), {
@@ -123,8 +129,20 @@ export interface DeviceSpecInput {
   link?: { gen: number; width: number };
   mps?: number | string;
   mrrs?: number | string;
-  bars?: { bar: number; size: number | string; prefetchable?: boolean; address?: number | string }[];
-  cmb?: { bar: number; offset?: number | string; size: number | string; rds: boolean; wds: boolean; sqs?: boolean };
+  bars?: {
+    bar: number;
+    size: number | string;
+    prefetchable?: boolean;
+    address?: number | string;
+  }[];
+  cmb?: {
+    bar: number;
+    offset?: number | string;
+    size: number | string;
+    rds: boolean;
+    wds: boolean;
+    sqs?: boolean;
+  };
   dmaMaskBits?: number;
   windows?: { base: number | string; size: number | string; prefetchable?: boolean }[];
   children?: DeviceSpecInput[];
@@ -148,16 +166,23 @@ const deviceFields = {
   windows: z.array(windowSchema).optional(),
 };
 
-export const deviceSchema: z.ZodType<DeviceSpec, DeviceSpecInput> = z.lazy(() =>
-  z.strictObject({
-    ...deviceFields,
-    children: z.array(deviceSchema).optional(),
-  }),
-).meta({ id: 'TopologyDevice', description: 'One PCI function; bridges list the functions below them in children' }) as unknown as z.ZodType<DeviceSpec, DeviceSpecInput>;
+export const deviceSchema: z.ZodType<DeviceSpec, DeviceSpecInput> = z
+  .lazy(() =>
+    z.strictObject({
+      ...deviceFields,
+      children: z.array(deviceSchema).optional(),
+    }),
+  )
+  .meta({
+    id: 'TopologyDevice',
+    description: 'One PCI function; bridges list the functions below them in children',
+  }) as unknown as z.ZodType<DeviceSpec, DeviceSpecInput>;
 
 export const hostBridgeSchema = z.strictObject({
   name: z.string().min(1),
-  domain: intSchema.refine((n) => n <= 0xffff, { message: 'PCI domain must fit in 16 bits' }).default(0),
+  domain: intSchema
+    .refine((n) => n <= 0xffff, { message: 'PCI domain must fit in 16 bits' })
+    .default(0),
   bus: intSchema.refine((n) => n <= 0xff, { message: 'bus number must be 0..0xff' }),
   numaNode: z.number().int().min(0).optional(),
   /** PCI bus address minus CPU physical address for this bridge's windows (pci_bus_address - resource start). */
@@ -182,7 +207,9 @@ export const topologySchema = z.strictObject({
   name: z.string().optional(),
   description: z.string().optional(),
   platform: platformSchema,
-  hostBridges: z.array(hostBridgeSchema).min(1, { message: 'a topology needs at least one host bridge' }),
+  hostBridges: z
+    .array(hostBridgeSchema)
+    .min(1, { message: 'a topology needs at least one host bridge' }),
 });
 
 export interface BarSpec {

@@ -87,7 +87,10 @@ export class PciTopology {
   setAcsCtrl(dev: PciDev, ctrl: number): void {
     const acs = dev.props.acs;
     if (!acs) throw new Error(`${dev.bdf} has no ACS capability`);
-    if (ctrl & ~acs.cap) throw new Error(`${dev.bdf}: ACS control bits ${ctrl.toString(16)} exceed the capability ${acs.cap.toString(16)}`);
+    if (ctrl & ~acs.cap)
+      throw new Error(
+        `${dev.bdf}: ACS control bits ${ctrl.toString(16)} exceed the capability ${acs.cap.toString(16)}`,
+      );
     acs.ctrl = ctrl;
     this.acsGeneration++;
   }
@@ -162,7 +165,15 @@ export function buildTopology(spec: TopologySpec): PciTopology {
       );
     }
     busOwner.set(busKey, `host bridge ${hbSpec.name}`);
-    const hb = new HostBridge(i, hbSpec.name, hbSpec.domain, hbSpec.bus, hbSpec.numaNode, hbSpec.busOffset, hbPath);
+    const hb = new HostBridge(
+      i,
+      hbSpec.name,
+      hbSpec.domain,
+      hbSpec.bus,
+      hbSpec.numaNode,
+      hbSpec.busOffset,
+      hbPath,
+    );
     hb.source = hbSpec;
     hostBridges.push(hb);
 
@@ -205,7 +216,10 @@ export function buildTopology(spec: TopologySpec): PciTopology {
         const key = `${addr.domain}:${addr.bus}:${addr.devfn}`;
         const prior = seen.get(key);
         if (prior !== undefined) {
-          throw new SpecError(`duplicate BDF ${ds.bdf}: already defined as ${prior}`, [...path, 'bdf']);
+          throw new SpecError(`duplicate BDF ${ds.bdf}: already defined as ${prior}`, [
+            ...path,
+            'bdf',
+          ]);
         }
         seen.set(key, ds.bdf);
         const misplaced = placementError(ds.kind, parent);
@@ -217,7 +231,10 @@ export function buildTopology(spec: TopologySpec): PciTopology {
           );
         }
         if (ds.windows && !BRIDGE_KINDS.includes(ds.kind)) {
-          throw new SpecError(`${ds.bdf} is a ${ds.kind}; only bridges have forwarding windows`, [...path, 'windows']);
+          throw new SpecError(`${ds.bdf} is a ${ds.kind}; only bridges have forwarding windows`, [
+            ...path,
+            'windows',
+          ]);
         }
         const acs = ds.acs;
         let acsModel: { cap: number; ctrl: number } | undefined;
@@ -244,18 +261,28 @@ export function buildTopology(spec: TopologySpec): PciTopology {
               sqs: ds.cmb.sqs ?? false,
             }
           : undefined;
-        const dev = new PciDev(addr.domain, addr.bus, addr.devfn, ds.kind, pcieTypeOf(ds.kind, parent), hb, parent, path, {
-          name: ds.name,
-          class: ds.class,
-          vendor: ds.vendor,
-          device: ds.device,
-          acs: acsModel,
-          link: ds.link,
-          mps: ds.mps,
-          mrrs: ds.mrrs,
-          cmb,
-          dmaMaskBits: ds.dmaMaskBits,
-        });
+        const dev = new PciDev(
+          addr.domain,
+          addr.bus,
+          addr.devfn,
+          ds.kind,
+          pcieTypeOf(ds.kind, parent),
+          hb,
+          parent,
+          path,
+          {
+            name: ds.name,
+            class: ds.class,
+            vendor: ds.vendor,
+            device: ds.device,
+            acs: acsModel,
+            link: ds.link,
+            mps: ds.mps,
+            mrrs: ds.mrrs,
+            cmb,
+            dmaMaskBits: ds.dmaMaskBits,
+          },
+        );
         dev.depth = parent ? parent.depth + 1 : 0;
         dev.source = ds;
         topo.add(dev);

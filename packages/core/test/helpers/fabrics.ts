@@ -12,7 +12,10 @@ export const INTEL: Cpu = { vendor: 'Intel', family: 6 };
 export const ARM: Cpu = { vendor: 'ARM', family: 0 };
 
 /** Full isolation as Linux enables it when an IOMMU is present: SV RR CR UF. */
-export const ACS_ISOLATED: Acs = { cap: ['SV', 'RR', 'CR', 'UF', 'EC', 'TB', 'DT'], ctrl: ['SV', 'RR', 'CR', 'UF'] };
+export const ACS_ISOLATED: Acs = {
+  cap: ['SV', 'RR', 'CR', 'UF', 'EC', 'TB', 'DT'],
+  ctrl: ['SV', 'RR', 'CR', 'UF'],
+};
 /** ACS present, with only the non-redirecting bits on (what the ESC8000A-E13P ran with). */
 export const ACS_SV_UF: Acs = { cap: ['SV', 'RR', 'CR', 'UF'], ctrl: ['SV', 'UF'] };
 
@@ -55,22 +58,57 @@ export function switchFabric(
                 kind: 'switch-upstream',
                 acs: opts.uspAcs,
                 children: [
-                  { bdf: '02:00.0', kind: 'switch-downstream', acs: opts.dspAcs, children: [{ bdf: '03:00.0', kind: 'endpoint', name: 'nvme0', class: 'nvme', acs: opts.nvme0Acs }] },
-                  { bdf: '02:01.0', kind: 'switch-downstream', acs: opts.dspAcs, children: [{ bdf: '04:00.0', kind: 'endpoint', name: 'nvme1', class: 'nvme' }] },
+                  {
+                    bdf: '02:00.0',
+                    kind: 'switch-downstream',
+                    acs: opts.dspAcs,
+                    children: [
+                      {
+                        bdf: '03:00.0',
+                        kind: 'endpoint',
+                        name: 'nvme0',
+                        class: 'nvme',
+                        acs: opts.nvme0Acs,
+                      },
+                    ],
+                  },
+                  {
+                    bdf: '02:01.0',
+                    kind: 'switch-downstream',
+                    acs: opts.dspAcs,
+                    children: [{ bdf: '04:00.0', kind: 'endpoint', name: 'nvme1', class: 'nvme' }],
+                  },
                   {
                     bdf: '02:02.0',
                     kind: 'switch-downstream',
                     acs: opts.dspAcs,
                     children: [
-                      { bdf: '05:00.0', kind: 'endpoint', name: 'nic0', class: 'nic', acs: opts.nicAcs },
-                      { bdf: '05:00.1', kind: 'endpoint', name: 'nic1', class: 'nic', acs: opts.nicAcs },
+                      {
+                        bdf: '05:00.0',
+                        kind: 'endpoint',
+                        name: 'nic0',
+                        class: 'nic',
+                        acs: opts.nicAcs,
+                      },
+                      {
+                        bdf: '05:00.1',
+                        kind: 'endpoint',
+                        name: 'nic1',
+                        class: 'nic',
+                        acs: opts.nicAcs,
+                      },
                     ],
                   },
                 ],
               },
             ],
           },
-          { bdf: '00:03.1', kind: 'root-port', acs: opts.rpAcs, children: [{ bdf: '06:00.0', kind: 'endpoint', name: 'gpu0', class: 'gpu' }] },
+          {
+            bdf: '00:03.1',
+            kind: 'root-port',
+            acs: opts.rpAcs,
+            children: [{ bdf: '06:00.0', kind: 'endpoint', name: 'gpu0', class: 'gpu' }],
+          },
         ],
       },
     ],
@@ -81,14 +119,27 @@ export function switchFabric(
  * Two host bridges (buses 00 and 80, NUMA nodes 0 and 1), each with function 00.0 = `hostIds[i]`
  * and one root port holding one endpoint: ep0 01:00.0 and ep1 81:00.0.
  */
-export function twoHostBridges(cpu: Cpu, hostIds: [[number, number], [number, number]], numa: [number, number] = [0, 1]): PciTopology {
+export function twoHostBridges(
+  cpu: Cpu,
+  hostIds: [[number, number], [number, number]],
+  numa: [number, number] = [0, 1],
+): PciTopology {
   const hb = (i: number, bus: number) => ({
     name: `hb${i}`,
     bus,
     numaNode: numa[i],
     devices: [
-      { bdf: `${hex2(bus)}:00.0`, kind: 'host-bridge', vendor: hostIds[i][0], device: hostIds[i][1] },
-      { bdf: `${hex2(bus)}:01.0`, kind: 'root-port', children: [{ bdf: `${hex2(bus + 1)}:00.0`, kind: 'endpoint', name: `ep${i}` }] },
+      {
+        bdf: `${hex2(bus)}:00.0`,
+        kind: 'host-bridge',
+        vendor: hostIds[i][0],
+        device: hostIds[i][1],
+      },
+      {
+        bdf: `${hex2(bus)}:01.0`,
+        kind: 'root-port',
+        children: [{ bdf: `${hex2(bus + 1)}:00.0`, kind: 'endpoint', name: `ep${i}` }],
+      },
     ],
   });
   return build({ platform: { cpu }, hostBridges: [hb(0, 0x00), hb(1, 0x80)] });
@@ -103,7 +154,12 @@ export function nestedSwitches(cpu: Cpu = ZEN, dspAcs?: Acs): PciTopology {
     bdf: `${hex2(usp)}:00.0`,
     kind: 'switch-upstream',
     children: [
-      { bdf: `${hex2(usp + 1)}:00.0`, kind: 'switch-downstream', acs: dspAcs, children: [{ bdf: `${hex2(usp + 2)}:00.0`, kind: 'endpoint', name: ep }] },
+      {
+        bdf: `${hex2(usp + 1)}:00.0`,
+        kind: 'switch-downstream',
+        acs: dspAcs,
+        children: [{ bdf: `${hex2(usp + 2)}:00.0`, kind: 'endpoint', name: ep }],
+      },
     ],
   });
   return build({

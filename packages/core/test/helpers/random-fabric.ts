@@ -25,7 +25,11 @@ export function randomFabric(seed: number): TopologySpecInput {
   const hex = (n: number) => n.toString(16).padStart(2, '0');
   let nextBus = 1;
   const endpoints = (bus: number, n: number) =>
-    Array.from({ length: n }, (_, i) => ({ bdf: `${hex(bus)}:00.${i}`, kind: 'endpoint' as const, acs: acs() }));
+    Array.from({ length: n }, (_, i) => ({
+      bdf: `${hex(bus)}:00.${i}`,
+      kind: 'endpoint' as const,
+      acs: acs(),
+    }));
   // a port's subtree: endpoints, or a switch (with probability falling with depth)
   const below = (depth: number): Record<string, unknown>[] => {
     const bus = nextBus++;

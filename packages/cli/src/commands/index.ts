@@ -1,0 +1,5 @@
+/** Every `dmasim` subcommand, in the order `dmasim --help` lists them. Add new ones here. */
+import type { CommandModule } from '../context';
+import { topoCommand } from './topo';
+
+export const COMMANDS: readonly CommandModule[] = [topoCommand];
