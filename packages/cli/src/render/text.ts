@@ -84,9 +84,7 @@ export function devLabel(dev: PciDev): string {
   return dev.name ? `${dev.name} (${dev.bdf})` : dev.bdf;
 }
 
-export function hex4(n: number): string {
-  return n.toString(16).padStart(4, '0');
-}
+export { hex4 } from '@dmasim/core';
 
 /** A rule under a section title. */
 export function heading(c: Colors, title: string): string {

@@ -15,6 +15,7 @@ import {
   ACS_FLAG_BITS,
   ACS_FLAG_NAMES,
   ACS_REDIR_MASK,
+  formatBus,
   formatSize,
   type HostBridge,
   type PciDev,
@@ -103,7 +104,7 @@ function resourcesText(dev: PciDev): string {
 }
 
 function hostBridgeHeader(hb: HostBridge, c: Colors): string {
-  const bus = `[${hb.domain.toString(16).padStart(4, '0')}:${hex2(hb.bus)}]`;
+  const bus = `[${formatBus(hb.domain, hb.bus)}]`;
   const numa = hb.numaNode !== undefined ? `  NUMA node ${hb.numaNode}` : '';
   return `${c.bold(bus)} ${hb.name}${numa}`;
 }

@@ -2,6 +2,7 @@
  * The host-bridge side of the P2PDMA decision in drivers/pci/p2pdma.c: cpu_supports_p2pdma() and
  * the host bridge allowlist (pci_p2pdma_whitelist[]), as in mainline v6.x-7.0.
  */
+import { hex4 } from '../pci/bdf';
 import type { HostBridge, PciDev } from '../pci/device';
 import type { CpuInfo } from '../pci/topology';
 
@@ -71,8 +72,14 @@ export interface WarnSink {
   warn(dev: PciDev | string, msg: string): void;
 }
 
-function hex4(n: number | undefined): string {
-  return (n ?? 0).toString(16).padStart(4, '0');
+/** The first allowlist entry matching a function's IDs (vendor equal, device equal or PCI_ANY_ID). */
+export function allowlistEntryFor(
+  dev: PciDev,
+  allowlist: readonly P2pdmaAllowlistEntry[] = pciP2pdmaWhitelist,
+): P2pdmaAllowlistEntry | undefined {
+  return allowlist.find(
+    (e) => dev.vendor === e.vendor && (e.device === PCI_ANY_ID || dev.device === e.device),
+  );
 }
 
 /**
@@ -89,11 +96,8 @@ export function hostBridgeInAllowlist(
 ): boolean {
   const root = host.allowlistDevice;
   if (!root) return false;
-  for (const e of allowlist) {
-    if (root.vendor !== e.vendor || (e.device !== PCI_ANY_ID && root.device !== e.device)) continue;
-    if (e.flags & REQ_SAME_HOST_BRIDGE && !sameHostBridge) return false;
-    return true;
-  }
+  const e = allowlistEntryFor(root, allowlist);
+  if (e) return !(e.flags & REQ_SAME_HOST_BRIDGE && !sameHostBridge);
   if (warn)
     log?.warn(
       root,

@@ -7,7 +7,8 @@ import type { PciDev } from '../pci/device';
 import { computeIommuGroups } from '../pci/iommu-group';
 import { pathLevel, type PathLevel } from '../pci/path-level';
 import type { PciTopology } from '../pci/topology';
-import { cpuSupportsP2pdma, PCI_ANY_ID, type WarnSink } from './allowlist';
+import { hex4 } from '../pci/bdf';
+import { allowlistEntryFor, cpuSupportsP2pdma, type WarnSink } from './allowlist';
 import { calcMapTypeAndDist } from './distance';
 import { mapTypeName, PciP2pdmaMapType } from './map-type';
 import { P2pdmaDevices } from './state';
@@ -61,10 +62,6 @@ class CollectingLog implements WarnSink {
   }
 }
 
-function hex4(n: number | undefined): string {
-  return (n ?? 0).toString(16).padStart(4, '0');
-}
-
 /** dmasim's own account of a host-bridge decision the kernel takes silently. */
 function explainHostBridgePath(
   p2p: P2pdmaDevices,
@@ -99,9 +96,7 @@ function explainHostBridgePath(
     if (!d) {
       return `host bridge ${hb.name} has no function 00.0 or root port first on its root bus for the allowlist to inspect`;
     }
-    const entry = p2p.allowlist.find(
-      (e) => e.vendor === d.vendor && (e.device === PCI_ANY_ID || e.device === d.device),
-    );
+    const entry = allowlistEntryFor(d, p2p.allowlist);
     if (entry && hbs.length > 1) {
       return `host bridge ${hb.name} (${hex4(d.vendor)}:${hex4(d.device)}) is allowlisted only for P2P within one host bridge (REQ_SAME_HOST_BRIDGE)`;
     }

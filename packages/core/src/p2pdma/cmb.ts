@@ -9,6 +9,7 @@
  * non-negative numbers (0..2^32-1).
  */
 import type { KernelLog } from '../kernel-log';
+import { hexAddr } from '../pci/units';
 import type { PciCmb, PciDev } from '../pci/device';
 import { pciP2pdmaAddResource, pciP2pmemPublish, SUBSECTION_SIZE } from './provider';
 import type { P2pdmaDevices } from './state';
@@ -158,10 +159,6 @@ export interface NvmeMapCmbResult {
   state: NvmeCmbState;
 }
 
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
-
 /**
  * nvme_map_cmb(dev) (drivers/nvme/host/pci.c, v6.15-era with the two 2025 fixes; options select
  * the earlier behaviour): reads CMBSZ (0 -> no CMB) and CMBLOC; size = unit * SZ, offset =
@@ -183,16 +180,14 @@ export function nvmeMapCmb(
   const cmbs = opts.cmbs ?? true;
   const align = opts.compatAlign ?? SUBSECTION_SIZE;
   const result = (r: Omit<NvmeMapCmbResult, 'state'>): NvmeMapCmbResult => ({ ...r, state: st });
+  const skipped = (
+    reason: NonNullable<NvmeMapCmbResult['reason']>,
+    where = { bar: 0, offset: 0, size: 0 },
+    more: Pick<NvmeMapCmbResult, 'detail' | 'error'> = {},
+  ): NvmeMapCmbResult => result({ registered: false, published: false, ...where, reason, ...more });
 
   if (st.cmbSize) {
-    return result({
-      registered: false,
-      published: false,
-      bar: 0,
-      offset: 0,
-      size: 0,
-      reason: 'already-mapped',
-    });
+    return skipped('already-mapped');
   }
   if (cmbs) st.cmbmsc = NVME_CMBMSC_CRE;
 
@@ -200,14 +195,7 @@ export function nvmeMapCmb(
     opts.registers ?? (dev.props.cmb ? nvmeCmbRegisters(dev.props.cmb) : { cmbsz: 0, cmbloc: 0 });
   st.cmbsz = regs.cmbsz;
   if (!st.cmbsz) {
-    return result({
-      registered: false,
-      published: false,
-      bar: 0,
-      offset: 0,
-      size: 0,
-      reason: 'no-cmb',
-    });
+    return skipped('no-cmb');
   }
   st.cmbloc = regs.cmbloc;
 
@@ -221,31 +209,27 @@ export function nvmeMapCmb(
   const barStart = res?.cpuAddress ?? 0;
 
   if (offset > barSize) {
-    return result({
-      registered: false,
-      published: false,
-      bar,
-      offset,
-      size,
-      reason: 'offset-beyond-bar',
-      detail: `CMB offset ${hex(offset)} is beyond the ${hex(barSize)} bytes of BAR ${bar}`,
-    });
+    return skipped(
+      'offset-beyond-bar',
+      { bar, offset, size },
+      {
+        detail: `CMB offset ${hexAddr(offset)} is beyond the ${hexAddr(barSize)} bytes of BAR ${bar}`,
+      },
+    );
   }
   size = Math.min(size, barSize - offset);
 
   if ((opts.skipMisaligned ?? true) && (size % align !== 0 || barStart % align !== 0)) {
-    return result({
-      registered: false,
-      published: false,
-      bar,
-      offset,
-      size,
-      reason: 'misaligned',
-      detail:
-        size % align !== 0
-          ? `CMB size ${hex(size)} is not a multiple of memremap_compat_align() ${hex(align)}`
-          : `BAR ${bar} start ${hex(barStart)} is not aligned to memremap_compat_align() ${hex(align)}`,
-    });
+    return skipped(
+      'misaligned',
+      { bar, offset, size },
+      {
+        detail:
+          size % align !== 0
+            ? `CMB size ${hexAddr(size)} is not a multiple of memremap_compat_align() ${hexAddr(align)}`
+            : `BAR ${bar} start ${hexAddr(barStart)} is not aligned to memremap_compat_align() ${hexAddr(align)}`,
+      },
+    );
   }
 
   if (cmbs) st.cmbmsc = NVME_CMBMSC_CRE + NVME_CMBMSC_CMSE + ((res?.busAddress ?? 0) + offset);
@@ -254,15 +238,7 @@ export function nvmeMapCmb(
   if (err) {
     log?.warn(dev, 'failed to register the CMB');
     if (cmbs && (opts.clearCmbmscOnFailure ?? true)) st.cmbmsc = 0;
-    return result({
-      registered: false,
-      published: false,
-      bar,
-      offset,
-      size,
-      reason: 'add-resource-failed',
-      error: err,
-    });
+    return skipped('add-resource-failed', { bar, offset, size }, { error: err });
   }
 
   st.cmbSize = size;

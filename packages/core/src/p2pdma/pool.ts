@@ -24,6 +24,7 @@
  *
  * Addresses are numbers (below 2^53).
  */
+import { hexAddr } from '../pci/units';
 import type { P2pdmaPool } from './state';
 
 /** A run of free units in a chunk: units [start, start + len). */
@@ -211,16 +212,16 @@ export class GenPool implements P2pdmaPool {
     const order = this.minAllocOrder;
     const nbits = Math.ceil(size / 2 ** order);
     const chunk = this.chunkOf(addr);
-    if (!chunk) throw new Error(`genalloc: BUG: free of ${hex(addr)} outside every chunk`);
+    if (!chunk) throw new Error(`genalloc: BUG: free of ${hexAddr(addr)} outside every chunk`);
     if (addr + size - 1 > chunk.endAddr) {
       throw new Error(
-        `genalloc: BUG: free of ${hex(addr)}+${hex(size)} runs past the chunk end ${hex(chunk.endAddr)}`,
+        `genalloc: BUG: free of ${hexAddr(addr)}+${hexAddr(size)} runs past the chunk end ${hexAddr(chunk.endAddr)}`,
       );
     }
     const startBit = Math.floor((addr - chunk.virt) / 2 ** order);
     if (!chunk.allAllocated(startBit, nbits)) {
       throw new Error(
-        `genalloc: BUG: free of ${hex(addr)}+${hex(size)} covers units that are not allocated`,
+        `genalloc: BUG: free of ${hexAddr(addr)}+${hexAddr(size)} covers units that are not allocated`,
       );
     }
     chunk.clearUnits(startBit, nbits);
@@ -258,8 +259,4 @@ export class GenPool implements P2pdmaPool {
   private chunkOf(addr: number): GenPoolChunk | undefined {
     return this.chunks.find((c) => addr >= c.virt && addr <= c.endAddr);
   }
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
 }

@@ -46,6 +46,16 @@ function hex(n: number, width: number): string {
   return n.toString(16).padStart(width, '0');
 }
 
+/** A vendor or device ID as the kernel prints it with %04x; undefined prints as 0000. */
+export function hex4(n: number | undefined): string {
+  return hex(n ?? 0, 4);
+}
+
+/** "DDDD:BB", a bus as lspci -t and the kernel's pci_bus name print it. */
+export function formatBus(domain: number, bus: number): string {
+  return `${hex(domain, 4)}:${hex(bus, 2)}`;
+}
+
 /** pci_name(): "0000:03:00.0" */
 export function formatBdf(a: PciAddress): string {
   return `${hex(a.domain, 4)}:${hex(a.bus, 2)}:${hex(pciSlot(a.devfn), 2)}.${pciFunc(a.devfn)}`;

@@ -2,7 +2,7 @@
  * The PCI device model: one object per PCI function, as the kernel's struct pci_dev, linked to the
  * bridge above it (pci_upstream_bridge) and to its host bridge (struct pci_host_bridge).
  */
-import { formatBdf, mapTypesIdx, pciFunc, pciSlot, type PciAddress } from './bdf';
+import { formatBdf, formatBus, mapTypesIdx, pciFunc, pciSlot, type PciAddress } from './bdf';
 import type { DeviceClass, DeviceKind, DeviceSpec, HostBridgeSpec } from './topology-schema';
 import type { SpecPath } from '../input-error';
 
@@ -88,7 +88,7 @@ export class HostBridge {
   }
 
   get label(): string {
-    return `${this.name} [${this.domain.toString(16).padStart(4, '0')}:${this.bus.toString(16).padStart(2, '0')}]`;
+    return `${this.name} [${formatBus(this.domain, this.bus)}]`;
   }
 }
 

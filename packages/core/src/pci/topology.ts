@@ -4,7 +4,7 @@
  */
 import { SpecError, type SpecPath } from '../input-error';
 import { acsBits, ACS_FLAG_NAMES } from './acs';
-import { parseBdf } from './bdf';
+import { formatBus, hex4, parseBdf } from './bdf';
 import { HostBridge, PciDev, type PcieType } from './device';
 import { assignResources } from './resources';
 import {
@@ -160,7 +160,7 @@ export function buildTopology(spec: TopologySpec): PciTopology {
     const busKey = `${hbSpec.domain}:${hbSpec.bus}`;
     if (busOwner.has(busKey)) {
       throw new SpecError(
-        `root bus ${fmtBus(hbSpec.domain, hbSpec.bus)} is already used by ${busOwner.get(busKey)}`,
+        `root bus ${formatBus(hbSpec.domain, hbSpec.bus)} is already used by ${busOwner.get(busKey)}`,
         [...hbPath, 'bus'],
       );
     }
@@ -185,13 +185,13 @@ export function buildTopology(spec: TopologySpec): PciTopology {
         const addr = parseBdf(ds.bdf, hb.domain)!;
         if (addr.domain !== hb.domain) {
           throw new SpecError(
-            `${ds.bdf} is in PCI domain ${fmtDomain(addr.domain)} but its host bridge ${hb.name} is domain ${fmtDomain(hb.domain)}`,
+            `${ds.bdf} is in PCI domain ${hex4(addr.domain)} but its host bridge ${hb.name} is domain ${hex4(hb.domain)}`,
             [...path, 'bdf'],
           );
         }
         if (parent === null && addr.bus !== hb.bus) {
           throw new SpecError(
-            `${ds.bdf} is listed on the root bus of ${hb.name} (bus ${fmtBus(hb.domain, hb.bus)}) but names bus ${fmtBus(addr.domain, addr.bus)}`,
+            `${ds.bdf} is listed on the root bus of ${hb.name} (bus ${formatBus(hb.domain, hb.bus)}) but names bus ${formatBus(addr.domain, addr.bus)}`,
             [...path, 'bdf'],
           );
         }
@@ -201,14 +201,14 @@ export function buildTopology(spec: TopologySpec): PciTopology {
             const k = `${addr.domain}:${addr.bus}`;
             if (busOwner.has(k)) {
               throw new SpecError(
-                `bus ${fmtBus(addr.domain, addr.bus)} below ${parent.bdf} is already used by ${busOwner.get(k)}`,
+                `bus ${formatBus(addr.domain, addr.bus)} below ${parent.bdf} is already used by ${busOwner.get(k)}`,
                 [...path, 'bdf'],
               );
             }
             busOwner.set(k, `the secondary bus of ${parent.bdf}`);
           } else if (addr.bus !== levelBus) {
             throw new SpecError(
-              `${ds.bdf} is on bus ${fmtBus(addr.domain, addr.bus)}, but its siblings below ${parent.bdf} are on bus ${fmtBus(addr.domain, levelBus)}: the functions below a bridge all sit on its secondary bus`,
+              `${ds.bdf} is on bus ${formatBus(addr.domain, addr.bus)}, but its siblings below ${parent.bdf} are on bus ${formatBus(addr.domain, levelBus)}: the functions below a bridge all sit on its secondary bus`,
               [...path, 'bdf'],
             );
           }
@@ -307,13 +307,6 @@ function markMultifunction(level: PciDev[]): void {
   const perSlot = new Map<number, number>();
   for (const d of level) perSlot.set(d.slot, (perSlot.get(d.slot) ?? 0) + 1);
   for (const d of level) d.multifunction = (perSlot.get(d.slot) ?? 0) > 1 || d.fn !== 0;
-}
-
-function fmtDomain(d: number): string {
-  return d.toString(16).padStart(4, '0');
-}
-function fmtBus(domain: number, bus: number): string {
-  return `${fmtDomain(domain)}:${bus.toString(16).padStart(2, '0')}`;
 }
 
 /** Validates a plain object against the schema and builds the model (no file positions). */

@@ -12,7 +12,7 @@
  */
 import { InputError } from '../../input-error';
 import { acsNames, ACS_FLAG_BITS, ACS_LSPCI_NAMES, ACS_FLAG_NAMES, type AcsFlagName } from '../acs';
-import { formatBdf } from '../bdf';
+import { formatBdf, formatBus } from '../bdf';
 import type {
   DeviceClass,
   DeviceKind,
@@ -533,7 +533,7 @@ export function assembleSpec(
     const devices = fnsOnBus.map((f) => build(f, null));
     const numa = numaOf(fnsOnBus, children);
     const hb: TopologySpecInput['hostBridges'][number] = {
-      name: `pci${r.domain.toString(16).padStart(4, '0')}:${r.bus.toString(16).padStart(2, '0')}`,
+      name: `pci${formatBus(r.domain, r.bus)}`,
       domain: r.domain,
       bus: r.bus,
       devices,
