@@ -11,7 +11,8 @@
 import type { KernelLog } from '../kernel-log';
 import { hexAddr } from '../pci/units';
 import type { PciCmb, PciDev } from '../pci/device';
-import { pciP2pdmaAddResource, pciP2pmemPublish, SUBSECTION_SIZE } from './provider';
+import { pciP2pdmaAddResource, pciP2pmemPublish } from './provider';
+import { SUBSECTION_SIZE } from '../mm/memremap';
 import type { P2pdmaDevices } from './state';
 
 export const NVME_REG_CMBLOC = 0x38;

@@ -16,28 +16,23 @@
  * pci_p2pmem_virt_to_bus() turns such an address into the PCI bus address, because the pool's
  * "phys" is the bus address (gen_pool_add_owner(virt, pci_bus_address(bar) + offset, ...)).
  */
-import { EINVAL, ENODEV, ENOMEM } from '../errno';
+import { EINVAL, ENODEV } from '../errno';
+import { STRUCT_PAGE_SIZE } from '../mm/memremap';
 import { printkHex, type KernelLog } from '../kernel-log';
 import type { PciDev } from '../pci/device';
 import { GenPool } from './pool';
-import {
-  MEMORY_DEVICE_PCI_P2PDMA,
-  type P2pdmaDevices,
-  type PciP2pdma,
-  type PciP2pdmaPagemap,
-} from './state';
+import { MEMORY_DEVICE_PCI_P2PDMA } from '../mm/page';
+import { type P2pdmaDevices, type PciP2pdma, type PciP2pdmaPagemap } from './state';
 
 const PAGE_SHIFT = 12;
 const PAGE_SIZE = 2 ** PAGE_SHIFT;
 
-/** SUBSECTION_SHIFT on x86-64 and arm64 with 4 KiB pages: memory hotplug works in 2 MiB units. */
-export const SUBSECTION_SHIFT = 21;
-/** SUBSECTION_SIZE = 2 MiB: what memremap_compat_align() returns by default. */
-export const SUBSECTION_SIZE = 2 ** SUBSECTION_SHIFT;
-/** PAGES_PER_SUBSECTION = 512: check_pfn_span() requires start pfn and page count multiples of it. */
-export const PAGES_PER_SUBSECTION = SUBSECTION_SIZE / PAGE_SIZE;
-/** sizeof(struct page) on typical x86-64 and arm64 configurations (reference §9). */
-export const STRUCT_PAGE_SIZE = 64;
+export {
+  SUBSECTION_SHIFT,
+  SUBSECTION_SIZE,
+  PAGES_PER_SUBSECTION,
+  STRUCT_PAGE_SIZE,
+} from '../mm/memremap';
 /** Where the model puts the kernel's direct map (see the file comment): 2^52. */
 export const DIRECT_MAP_BASE = 2 ** 52;
 
@@ -71,47 +66,6 @@ function genPool(state: PciP2pdma): GenPool | undefined {
     throw new TypeError(`the p2pdma state of ${state.dev.bdf} holds a pool that is not a GenPool`);
   }
   return pool;
-}
-
-/**
- * memremap_pages() for one MEMORY_DEVICE_PCI_P2PDMA range (mm/memremap.c pagemap_range() and,
- * through x86 arch_add_memory(), mm/memory_hotplug.c __add_pages(), v6.x): refuses a range whose
- * first or last pfn already belongs to a page map ("Conflicting mapping in same section",
- * -ENOMEM), and a range whose start pfn or page count is not a multiple of PAGES_PER_SUBSECTION
- * (check_pfn_span(): "Misaligned __add_pages start: %#lx end: %#lx", -EINVAL; releases v5.4-v6.0
- * printed the end as "#%lx", a format typo fixed later). Both are WARN()s. Returns 0 or -errno.
- * Not modelled: the System RAM overlap check (-ENXIO) and mhp_range_allowed().
- */
-function memremapPagesCheck(
-  p2p: P2pdmaDevices,
-  start: number,
-  end: number,
-  log?: KernelLog,
-): number {
-  const firstPfn = Math.floor(start / PAGE_SIZE);
-  const lastPfn = Math.floor(end / PAGE_SIZE);
-  for (const other of p2p.devices()) {
-    for (const pg of p2p.get(other)?.pgmaps ?? []) {
-      const lo = Math.floor(pg.range.start / PAGE_SIZE);
-      const hi = Math.floor(pg.range.end / PAGE_SIZE);
-      if ((firstPfn >= lo && firstPfn <= hi) || (lastPfn >= lo && lastPfn <= hi)) {
-        log?.warn(undefined, 'Conflicting mapping in same section');
-        return -ENOMEM;
-      }
-    }
-  }
-  // arch_add_memory(): start_pfn = start >> PAGE_SHIFT, nr_pages = size >> PAGE_SHIFT.
-  const pfn = firstPfn;
-  const nrPages = Math.floor((end - start + 1) / PAGE_SIZE);
-  if (pfn % PAGES_PER_SUBSECTION !== 0 || nrPages % PAGES_PER_SUBSECTION !== 0) {
-    // Here pfn >= 1 or nr_pages >= 1, so the end pfn is not negative.
-    log?.warn(
-      undefined,
-      `Misaligned __add_pages start: ${printkHex(pfn)} end: ${printkHex(pfn + nrPages - 1)}`,
-    );
-    return -EINVAL;
-  }
-  return 0;
 }
 
 /**
@@ -156,9 +110,6 @@ export function pciP2pdmaAddResource(
 
   const start = res.cpuAddress + offset;
   const end = start + size - 1;
-  const err = memremapPagesCheck(p2p, start, end, log);
-  if (err) return err;
-
   const nrPages = Math.floor(size / PAGE_SIZE);
   const pgmap: PciP2pdmaPagemap = {
     type: MEMORY_DEVICE_PCI_P2PDMA,
@@ -170,6 +121,8 @@ export function pciP2pdmaAddResource(
     nrPages,
     structPageBytes: nrPages * STRUCT_PAGE_SIZE,
   };
+  const err = p2p.memmap.memremapPages(pgmap, log);
+  if (err) return err;
   state.pgmaps.push(pgmap);
   pool.addOwner(pgmap.virt, res.busAddress + offset, end - start + 1, pgmap);
   log?.info(dev, `added peer-to-peer DMA memory ${printkHex(start)}-${printkHex(end)}`);

@@ -5,6 +5,8 @@
 import type { PciDev } from '../pci/device';
 import type { PciTopology } from '../pci/topology';
 import { MapTypeCache } from './map-type-cache';
+import { Memmap } from '../mm/memremap';
+import { isPciP2pdmaPage, type DevPagemap, type Page } from '../mm/page';
 import { pciP2pdmaWhitelist, type P2pdmaAllowlistEntry } from './allowlist';
 
 /** A page-granular pool of provider memory (the kernel's genalloc pool); see pool.ts. */
@@ -15,18 +17,13 @@ export interface P2pdmaPool {
   readonly available: number;
 }
 
-/** enum memory_type (include/linux/memremap.h, v6.x): the ZONE_DEVICE type of P2PDMA pages. */
-export const MEMORY_DEVICE_PCI_P2PDMA = 5;
-
 /**
  * struct pci_p2pdma_pagemap: the dev_pagemap pci_p2pdma_add_resource() builds over part of a BAR
  * (one range), with the provider and the BAR's bus offset; see provider.ts.
  */
-export interface PciP2pdmaPagemap {
+export interface PciP2pdmaPagemap extends DevPagemap {
   /** pgmap->type: MEMORY_DEVICE_PCI_P2PDMA */
-  type: number;
-  /** pgmap->range: CPU physical addresses, `end` inclusive. */
-  range: { start: number; end: number };
+  readonly type: number;
   provider: PciDev;
   bar: number;
   /** pci_bus_address(bar) - pci_resource_start(bar) */
@@ -73,6 +70,8 @@ export class P2pdmaDevices {
   constructor(
     readonly topology: PciTopology,
     readonly allowlist: readonly P2pdmaAllowlistEntry[] = pciP2pdmaWhitelist,
+    /** The kernel's memmap, where pci_p2pdma_add_resource() registers its page maps. */
+    readonly memmap: Memmap = new Memmap(topology.memoryMap),
   ) {}
 
   /** pdev->p2pdma, or undefined when the device never registered P2P memory. */
@@ -107,4 +106,9 @@ export class P2pdmaDevices {
     for (const s of this.states) if (s) out.push(s.dev);
     return out;
   }
+}
+
+/** to_p2p_pgmap(page_pgmap(page)) for a P2PDMA page, undefined for any other page. */
+export function p2pPgmapOf(page: Page): PciP2pdmaPagemap | undefined {
+  return isPciP2pdmaPage(page) ? (page.pgmap as PciP2pdmaPagemap) : undefined;
 }

@@ -198,8 +198,23 @@ export const cpuSchema = z.strictObject({
   family: intSchema.default(0),
 });
 
+/** System RAM: a total size, optionally split into NUMA nodes (node i gets nodes[i] bytes). */
+export const memoryObjectSchema = z.strictObject({
+  /** Total RAM; default 64 GiB, or the sum of `nodes`. */
+  size: sizeSchema.optional(),
+  /** Bytes of RAM per NUMA node, node 0 first; the nodes take the address space in order. */
+  nodes: z.array(sizeSchema).min(1).optional(),
+});
+
+/** `memory: 64GiB` is short for `memory: { size: 64GiB }`. */
+export const memorySchema = z.preprocess(
+  (v) => (typeof v === 'string' || typeof v === 'number' ? { size: v } : v),
+  memoryObjectSchema,
+);
+
 export const platformSchema = z.strictObject({
   cpu: cpuSchema,
+  memory: memorySchema.optional(),
 });
 
 export const topologySchema = z.strictObject({

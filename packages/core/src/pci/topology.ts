@@ -7,6 +7,7 @@ import { acsBits, ACS_FLAG_NAMES } from './acs';
 import { formatBus, hex4, parseBdf } from './bdf';
 import { HostBridge, PciDev, type PcieType } from './device';
 import { assignResources } from './resources';
+import { buildPhysMemoryMap, type PhysMemoryMap } from '../mm/memory-map';
 import {
   BRIDGE_KINDS,
   topologySchema,
@@ -32,6 +33,9 @@ export class PciTopology {
     readonly platform: PlatformSpec,
     readonly hostBridges: HostBridge[],
   ) {}
+
+  /** System RAM and every BAR (set by buildTopology() once resources are assigned). */
+  memoryMap!: PhysMemoryMap;
 
   get cpu(): CpuInfo {
     return this.platform.cpu;
@@ -300,6 +304,7 @@ export function buildTopology(spec: TopologySpec): PciTopology {
 
   topo.enumerate();
   assignResources(topo);
+  topo.memoryMap = buildPhysMemoryMap(topo);
   return topo;
 }
 

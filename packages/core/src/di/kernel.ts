@@ -1,0 +1,95 @@
+/**
+ * One simulated kernel as an inversify container: the hardware it runs on (topology, address
+ * map), its common state (log, memmap, P2PDMA state, swiotlb, devices) and the design under
+ * test, whose ContainerModule binds DmaMapOps (and, in later layers, its P2P memory and request
+ * mapper). The CLI and the scenario runner build one container per strategy from the same
+ * topology, so runs share no state.
+ */
+import { Container, ContainerModule, inject, injectable } from 'inversify';
+import { DmaDevice, type DmaDeviceParams } from '../dma/device';
+import { DmaMapOps } from '../dma/map-ops';
+import { Swiotlb, type SwiotlbOptions } from '../dma/swiotlb';
+import { KernelLog } from '../kernel-log';
+import { PhysMemoryMap } from '../mm/memory-map';
+import { Memmap } from '../mm/memremap';
+import type { PciDev } from '../pci/device';
+import { PciTopology } from '../pci/topology';
+import { P2pdmaDevices } from '../p2pdma/state';
+import { StrategyDescriptor } from './strategy';
+
+/** Kernel command-line style options of one simulated kernel. */
+export interface KernelOptions {
+  /** swiotlb= */
+  swiotlb?: SwiotlbOptions;
+  /** CONFIG_DMA_API_DEBUG: wrap the DmaMapOps in the DMA-API debug checker. */
+  dmaApiDebug?: boolean;
+}
+export const KernelOptions = Symbol.for('dmasim.KernelOptions');
+
+/** The struct devices of one kernel's PCI functions, with the DMA ops the kernel bound. */
+@injectable()
+export class DmaDevices {
+  private readonly byIndex: (DmaDevice | undefined)[] = [];
+
+  constructor(
+    @inject(PciTopology) readonly topology: PciTopology,
+    @inject(DmaMapOps) private readonly ops: DmaMapOps,
+    @inject(KernelLog) private readonly log: KernelLog,
+  ) {}
+
+  /**
+   * The DMA device of a PCI function, created (with a driver bound, named after its class) on
+   * first use; `params` apply only then.
+   */
+  get(pci: PciDev | string, params?: DmaDeviceParams): DmaDevice {
+    const dev = typeof pci === 'string' ? this.topology.get(pci) : pci;
+    let d = this.byIndex[dev.index];
+    if (!d) {
+      d = new DmaDevice(dev.bdf, dev, this.ops, this.log, params);
+      d.driver = dev.props.class ?? 'pci-driver';
+      this.byIndex[dev.index] = d;
+    }
+    return d;
+  }
+
+  /** Devices created so far. */
+  all(): DmaDevice[] {
+    return this.byIndex.filter((d): d is DmaDevice => d !== undefined);
+  }
+}
+
+export interface KernelContainerOptions {
+  topology: PciTopology;
+  /** The design under test: a strategy descriptor or its ContainerModule (binds DmaMapOps). */
+  strategy: StrategyDescriptor | ContainerModule;
+  /** Further modules (a platform plugin, test doubles). */
+  modules?: ContainerModule[];
+  options?: KernelOptions;
+  /** Installed when options.dmaApiDebug is set (the checker's module from dma/debug). */
+  debugModule?: ContainerModule;
+}
+
+/** Builds one simulated kernel. */
+export function createKernelContainer(o: KernelContainerOptions): Container {
+  const c = new Container({ defaultScope: 'Singleton' });
+  const options = o.options ?? {};
+  const log = new KernelLog();
+  const p2p = new P2pdmaDevices(o.topology);
+  c.bind(PciTopology).toConstantValue(o.topology);
+  c.bind(PhysMemoryMap).toConstantValue(o.topology.memoryMap);
+  c.bind(KernelLog).toConstantValue(log);
+  c.bind(P2pdmaDevices).toConstantValue(p2p);
+  c.bind(Memmap).toConstantValue(p2p.memmap);
+  c.bind<KernelOptions>(KernelOptions).toConstantValue(options);
+  c.bind(Swiotlb).toDynamicValue(
+    () => new Swiotlb(o.topology.memoryMap, options.swiotlb ?? {}, log),
+  );
+  c.bind(DmaDevices).toSelf();
+  if (options.dmaApiDebug) {
+    if (!o.debugModule) throw new Error('createKernelContainer: dmaApiDebug needs debugModule');
+    c.load(o.debugModule);
+  }
+  const strategy = o.strategy instanceof ContainerModule ? o.strategy : o.strategy.module;
+  c.load(strategy, ...(o.modules ?? []));
+  return c;
+}

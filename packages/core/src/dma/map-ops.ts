@@ -1,0 +1,125 @@
+/**
+ * The DmaMapOps extension point: struct dma_map_ops (include/linux/dma-map-ops.h, v6.0-v6.18;
+ * reference §3.3, §11). Every design (dma-direct, dma-iommu, dma-vec's RAM path) and every
+ * architecture plugin implements it; a container binds one under the DmaMapOps symbol and the
+ * generic layer (mapping.ts) calls it for every device of that kernel.
+ *
+ * Return conventions, as the kernel's:
+ * - mapPhys / mapResource return a DMA address, or DMA_MAPPING_ERROR;
+ * - mapSg returns the number of DMA entries (> 0; fewer than nents when it merged) or one of
+ *   -EINVAL, -ENOMEM, -EIO, -EREMOTEIO. Anything else (0 included) is a bug the generic layer
+ *   WARNs about and turns into -EIO. On failure the list must be left as it was (nothing mapped).
+ * - unmapSg is passed the nents given to mapSg, not the count it returned.
+ */
+import type { Scatterlist } from '../scatterlist/scatterlist';
+import type { DmaDevice } from './device';
+import type { DmaDataDirection } from './direction';
+
+/** Injection symbol of the DmaMapOps a kernel uses. */
+export const DmaMapOps = Symbol.for('dmasim.DmaMapOps');
+
+/** (dma_addr_t)~0 modelled as -1: no valid DMA address is negative. */
+export const DMA_MAPPING_ERROR = -1;
+
+/** DMA_F_PCI_P2PDMA_SUPPORTED: dma_map_ops.flags bit (v6.0-v6.11). */
+export const DMA_F_PCI_P2PDMA_SUPPORTED = 1 << 0;
+
+/**
+ * What an implementation claims. The conformance suite skips what is not claimed and checks
+ * that what is claimed holds.
+ */
+export interface DmaMapOpsCapabilities {
+  /**
+   * DMA_F_PCI_P2PDMA_SUPPORTED: mapSg maps PCI P2PDMA pages by their map type (BUS_ADDR,
+   * THRU_HOST_BRIDGE) and fails NOT_SUPPORTED ones with -EREMOTEIO. false: every P2PDMA page
+   * fails with -EREMOTEIO, and dma_pci_p2pdma_supported() is false for its devices.
+   */
+  readonly pciP2pdma: boolean;
+  /** mapSg may return fewer entries than it was given (an IOMMU merging segments). */
+  readonly mergesSegments: boolean;
+  /** mapResource / unmapResource are implemented. */
+  readonly mapResource: boolean;
+  /** Buffers the device cannot reach are bounced (swiotlb) rather than refused. */
+  readonly bounce: boolean;
+}
+
+/**
+ * Hooks the generic layer calls for the DMA-API debug checker (kernel/dma/debug.c hooks that sit
+ * outside the ops). Not kernel ops; ordinary implementations leave them out.
+ */
+export interface DmaDebugHooks {
+  /** debug_dma_mapping_error(): the driver checked `addr` with dma_mapping_error(). */
+  debugMappingError?(dev: DmaDevice, addr: number): void;
+  /** The bus notifier's BUS_NOTIFY_UNBOUND_DRIVER: the driver let go of `dev`. */
+  debugDriverUnbound?(dev: DmaDevice, driver: string): void;
+}
+
+export interface DmaMapOps extends DmaDebugHooks {
+  /** A short name for reports ("dma-direct", "gart_dma_ops"). */
+  readonly name: string;
+  readonly capabilities: DmaMapOpsCapabilities;
+
+  /**
+   * map_phys (v6.18; map_page before): maps `size` bytes at CPU physical `phys`. Returns the
+   * DMA address or DMA_MAPPING_ERROR.
+   */
+  mapPhys(dev: DmaDevice, phys: number, size: number, dir: DmaDataDirection, attrs: number): number;
+  /** unmap_phys / unmap_page */
+  unmapPhys(dev: DmaDevice, addr: number, size: number, dir: DmaDataDirection, attrs: number): void;
+
+  /**
+   * map_sg: maps the first `nents` entries of `sgl`, filling dma_address / dma_length (and the
+   * DMA flags) of the output entries. See the file comment for the return convention.
+   */
+  mapSg(
+    dev: DmaDevice,
+    sgl: Scatterlist,
+    nents: number,
+    dir: DmaDataDirection,
+    attrs: number,
+  ): number;
+  /** unmap_sg: `nents` is what was passed to mapSg. */
+  unmapSg(
+    dev: DmaDevice,
+    sgl: Scatterlist,
+    nents: number,
+    dir: DmaDataDirection,
+    attrs: number,
+  ): void;
+
+  /** map_resource: an MMIO range (another device's BAR) by CPU physical address. */
+  mapResource?(
+    dev: DmaDevice,
+    phys: number,
+    size: number,
+    dir: DmaDataDirection,
+    attrs: number,
+  ): number;
+  unmapResource?(
+    dev: DmaDevice,
+    addr: number,
+    size: number,
+    dir: DmaDataDirection,
+    attrs: number,
+  ): void;
+
+  syncSingleForCpu?(dev: DmaDevice, addr: number, size: number, dir: DmaDataDirection): void;
+  syncSingleForDevice?(dev: DmaDevice, addr: number, size: number, dir: DmaDataDirection): void;
+  syncSgForCpu?(dev: DmaDevice, sgl: Scatterlist, nents: number, dir: DmaDataDirection): void;
+  syncSgForDevice?(dev: DmaDevice, sgl: Scatterlist, nents: number, dir: DmaDataDirection): void;
+
+  /** max_mapping_size: the largest single mapping (absent: SIZE_MAX). */
+  maxMappingSize?(dev: DmaDevice): number;
+  /** opt_mapping_size: the largest mapping without a performance penalty (absent: SIZE_MAX). */
+  optMappingSize?(): number;
+  /** get_merge_boundary: segments may be merged across this mask by the block layer (absent: 0). */
+  getMergeBoundary?(dev: DmaDevice): number;
+
+  /**
+   * Model introspection, not a kernel op: the CPU physical address whose byte the device reaches
+   * at `addr` through a live mapping, following bus offsets, IOMMU or aperture translation, and
+   * bounce buffers back to the mapped buffer (the byte it holds once the syncs have run).
+   * undefined when no live mapping of this device covers `addr`.
+   */
+  dmaToPhys(dev: DmaDevice, addr: number): number | undefined;
+}
