@@ -7,6 +7,7 @@
 import 'reflect-metadata';
 
 export * from './input-error';
+export * from './input/document';
 export * from './errno';
 export * from './kernel-log';
 export * from './pci/bdf';
@@ -33,6 +34,7 @@ export * from './mm/memory-map';
 export * from './mm/memremap';
 export * from './scatterlist/scatterlist';
 export * from './p2pdma/map-state';
+export * from './p2pdma/probe';
 export * from './dma/direction';
 export * from './dma/attrs';
 export * from './dma/device';

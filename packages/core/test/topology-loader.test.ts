@@ -129,7 +129,7 @@ hostBridges:
         kind: endpoint
 `;
     expect(errorOf(text)).toBe(
-      'topo.yaml:8:9: unknown key "vendr" in devices[0] (did you mean "vendor"?): expected one of bdf, kind, name, class, vendor, device, acs, link, mps, mrrs, bars, cmb, dmaMaskBits, windows, children',
+      'topo.yaml:8:9: unknown key "vendr" in devices[0] (did you mean "vendor"?): expected one of bdf, kind, name, class, vendor, device, acs, link, mps, mrrs, bars, cmb, p2pmem, dmaMaskBits, windows, children',
     );
   });
 

@@ -128,6 +128,8 @@ export class PciDev implements PciAddress {
       mps?: number;
       mrrs?: number;
       cmb?: PciCmb;
+      /** P2P memory the driver registers: pci_p2pdma_add_resource(bar, size, offset). */
+      p2pmem?: { bar: number; offset: number; size: number; publish: boolean };
       dmaMaskBits?: number;
     },
   ) {

@@ -111,6 +111,21 @@ export const cmbSchema = z.strictObject({
   sqs: z.boolean().optional(),
 });
 
+/**
+ * P2P memory a driver registers at probe time with pci_p2pdma_add_resource(pdev, bar, size,
+ * offset) and publishes with pci_p2pmem_publish() (a GPU or accelerator driver, the p2pmem test
+ * driver). NVMe CMBs are registered from `cmb` instead.
+ */
+export const p2pmemSchema = z.strictObject({
+  bar: z.number().int().min(0).max(5),
+  /** Bytes into the BAR; default 0. */
+  offset: sizeSchema.optional(),
+  /** Bytes; default (and 0): the rest of the BAR. */
+  size: sizeSchema.optional(),
+  /** pci_p2pmem_publish(): visible to pci_p2pmem_find_many(); default true. */
+  publish: z.boolean().optional(),
+});
+
 /** An address window a bridge forwards, or a host bridge decodes. */
 export const windowSchema = z.strictObject({
   base: intSchema,
@@ -161,6 +176,7 @@ const deviceFields = {
   mrrs: payloadSize.optional(),
   bars: z.array(barSchema).optional(),
   cmb: cmbSchema.optional(),
+  p2pmem: p2pmemSchema.optional(),
   dmaMaskBits: z.number().int().min(24).max(64).optional(),
   /** Bridges only: fixed forwarding windows; assigned by the loader when absent. */
   windows: z.array(windowSchema).optional(),
@@ -241,6 +257,12 @@ export interface CmbSpec {
   wds: boolean;
   sqs?: boolean;
 }
+export interface P2pmemSpec {
+  bar: number;
+  offset?: number;
+  size?: number;
+  publish?: boolean;
+}
 export interface WindowSpec {
   base: number;
   size: number;
@@ -262,6 +284,7 @@ export interface DeviceSpec {
   mrrs?: number;
   bars?: BarSpec[];
   cmb?: CmbSpec;
+  p2pmem?: P2pmemSpec;
   dmaMaskBits?: number;
   windows?: WindowSpec[];
   children?: DeviceSpec[];

@@ -284,6 +284,14 @@ export function buildTopology(spec: TopologySpec): PciTopology {
             mps: ds.mps,
             mrrs: ds.mrrs,
             cmb,
+            p2pmem: ds.p2pmem
+              ? {
+                  bar: ds.p2pmem.bar,
+                  offset: ds.p2pmem.offset ?? 0,
+                  size: ds.p2pmem.size ?? 0,
+                  publish: ds.p2pmem.publish ?? true,
+                }
+              : undefined,
             dmaMaskBits: ds.dmaMaskBits,
           },
         );
@@ -304,8 +312,34 @@ export function buildTopology(spec: TopologySpec): PciTopology {
 
   topo.enumerate();
   assignResources(topo);
+  checkP2pmem(topo);
   topo.memoryMap = buildPhysMemoryMap(topo);
   return topo;
+}
+
+/** `p2pmem` must name an implemented BAR and fit in it (what pci_p2pdma_add_resource() checks). */
+function checkP2pmem(topo: PciTopology): void {
+  for (const dev of topo.devices) {
+    const p = dev.props.p2pmem;
+    if (!p) continue;
+    const path = [...dev.specPath, 'p2pmem'];
+    const bar = dev.bar(p.bar);
+    if (!bar) {
+      throw new SpecError(`${dev.bdf} has no BAR ${p.bar} to register as p2pmem`, [...path, 'bar']);
+    }
+    if (p.offset >= bar.size) {
+      throw new SpecError(
+        `p2pmem offset ${p.offset} is not inside BAR ${p.bar} (${bar.size} bytes)`,
+        [...path, 'offset'],
+      );
+    }
+    if (p.offset + (p.size || bar.size - p.offset) > bar.size) {
+      throw new SpecError(
+        `p2pmem offset ${p.offset} + size ${p.size} runs past the end of BAR ${p.bar} (${bar.size} bytes)`,
+        [...path, 'size'],
+      );
+    }
+  }
 }
 
 function markMultifunction(level: PciDev[]): void {
