@@ -6,6 +6,7 @@
  * topology, so runs share no state.
  */
 import { Container, ContainerModule, inject, injectable } from 'inversify';
+import { dmaApiDebugModule } from '../dma/debug';
 import { DmaDevice, type DmaDeviceParams } from '../dma/device';
 import { DmaMapOps } from '../dma/map-ops';
 import { Swiotlb, type SwiotlbOptions } from '../dma/swiotlb';
@@ -21,7 +22,7 @@ import { StrategyDescriptor } from './strategy';
 export interface KernelOptions {
   /** swiotlb= */
   swiotlb?: SwiotlbOptions;
-  /** CONFIG_DMA_API_DEBUG: wrap the DmaMapOps in the DMA-API debug checker. */
+  /** CONFIG_DMA_API_DEBUG: wrap the DmaMapOps in the DMA-API debug checker (dma/debug.ts). */
   dmaApiDebug?: boolean;
 }
 export const KernelOptions = Symbol.for('dmasim.KernelOptions');
@@ -65,8 +66,6 @@ export interface KernelContainerOptions {
   /** Further modules (a platform plugin, test doubles). */
   modules?: ContainerModule[];
   options?: KernelOptions;
-  /** Installed when options.dmaApiDebug is set (the checker's module from dma/debug). */
-  debugModule?: ContainerModule;
 }
 
 /** Builds one simulated kernel. */
@@ -85,10 +84,8 @@ export function createKernelContainer(o: KernelContainerOptions): Container {
     () => new Swiotlb(o.topology.memoryMap, options.swiotlb ?? {}, log),
   );
   c.bind(DmaDevices).toSelf();
-  if (options.dmaApiDebug) {
-    if (!o.debugModule) throw new Error('createKernelContainer: dmaApiDebug needs debugModule');
-    c.load(o.debugModule);
-  }
+  // Its onActivation hook wraps whatever DmaMapOps the strategy binds.
+  if (options.dmaApiDebug) c.load(dmaApiDebugModule);
   const strategy = o.strategy instanceof ContainerModule ? o.strategy : o.strategy.module;
   c.load(strategy, ...(o.modules ?? []));
   return c;
