@@ -1,0 +1,201 @@
+/**
+ * `dmasim map`: one scatterlist mapped by each design (reference §3.2 for dma-direct's entries,
+ * §3.3 for the result codes), and one file:line:column message for every kind of bad input.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sglJsonSchema } from '../src/input/sgl-file';
+import { REPO, run } from './helpers';
+
+const SGL = join(REPO, 'examples', 'sgl');
+const TOPOS = join(REPO, 'examples', 'topologies');
+
+const dir = mkdtempSync(join(tmpdir(), 'dmasim-map-'));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+interface MapJson {
+  schemaVersion: number;
+  results: {
+    strategy: string;
+    ret: number;
+    error?: string;
+    nents: number;
+    entries: { dmaAddress: string; dmaLength: number; busAddress: boolean }[];
+    messages: string[];
+  }[];
+}
+
+async function mapJson(args: string[]): Promise<MapJson> {
+  const r = await run(['map', ...args, '--json']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as MapJson;
+}
+
+describe('dmasim map with dma-direct (§3.2)', () => {
+  it('maps RAM 1:1 and the CMB entry as a marked PCI bus address (BUS_ADDR below one switch)', async () => {
+    const j = await mapJson([join(SGL, 'nic-reads-cmb.yaml'), '--strategy', 'dma-direct']);
+    expect(j.schemaVersion).toBe(1);
+    expect(j.results).toHaveLength(1);
+    const r = j.results[0]!;
+    expect(r.strategy).toBe('dma-direct');
+    expect(r.ret).toBe(0);
+    // dma-direct keeps one output entry per input entry. The CMB is BAR 2 of 04:00.0, the only
+    // prefetchable BAR under host bridge 0, so the firmware-like assignment puts it at the start of
+    // that bridge's 64-bit window, 1 TiB = 0x10000000000; busOffset 0, so bus = CPU address.
+    expect(r.nents).toBe(3);
+    expect(r.entries).toEqual([
+      { dmaAddress: '0x100000000', dmaLength: 8192, busAddress: false },
+      { dmaAddress: '0x10000000000', dmaLength: 4096, busAddress: true },
+      { dmaAddress: '0x100003200', dmaLength: 1024, busAddress: false },
+    ]);
+    // The DMA-API debug checker saw a clean map, unmap and unbind.
+    expect(r.messages.filter((m) => m.includes('DMA-API'))).toEqual([]);
+  });
+
+  it('maps a GPU BAR behind the other host bridge like RAM (THRU_HOST_BRIDGE, not marked)', async () => {
+    const j = await mapJson([join(SGL, 'nic-to-gpu-bar.yaml'), '--strategy', 'dma-direct']);
+    const r = j.results[0]!;
+    expect(r.ret).toBe(0);
+    expect(r.entries).toHaveLength(2);
+    // gpu1's BAR1 (64 GiB) is the only prefetchable BAR under host bridge 1, whose default 64-bit
+    // window starts at 2 TiB = 0x20000000000; p2pmem starts at BAR offset 0, entry offset 2 MiB.
+    expect(r.entries[0]).toEqual({
+      dmaAddress: '0x20000200000',
+      dmaLength: 65536,
+      busAddress: false,
+    });
+    expect(r.entries[1]).toEqual({ dmaAddress: '0x40000000', dmaLength: 4096, busAddress: false });
+  });
+
+  it('fails with -EREMOTEIO and the reason when the pair cannot do P2P', async () => {
+    // On an Intel CPU whose host bridge is not allowlisted, a path through the root complex is
+    // NOT_SUPPORTED (§1.2), so dma-direct returns -EREMOTEIO (§3.2) and the kernel log says why.
+    const topo = readFileSync(join(TOPOS, 'amd-zen.yaml'), 'utf8').replace(
+      'cpu: { vendor: AMD, family: 0x19 }',
+      'cpu: { vendor: Intel, family: 6 }',
+    );
+    const t = file('intel-zen.yaml', topo);
+    const s = file(
+      'sgl.yaml',
+      `topology: ${t}\ndevice: '02:00.0'\ndirection: from-device\nentries:\n  - { provider: '81:00.0', length: 4096 }\n`,
+    );
+    const j = await mapJson([s, '--strategy', 'dma-direct']);
+    const r = j.results[0]!;
+    expect(r.ret).toBe(-121);
+    expect(r.error).toBe('EREMOTEIO');
+    expect(r.nents).toBe(0);
+    expect(r.entries).toEqual([]);
+    expect(r.messages.join('\n')).toMatch(/cannot be used for peer-to-peer DMA/);
+  });
+
+  it('prints a table per strategy', async () => {
+    const r = await run(['map', join(SGL, 'nic-reads-cmb.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Scatterlist for 0000:05:00\.0 \(to-device\)/);
+    expect(r.stdout).toMatch(/dma-direct: /);
+    expect(r.stdout).toMatch(/0x10000000000 +4096 +PCI bus address/);
+  });
+});
+
+describe('dmasim map: bad input is one message with file:line:column', () => {
+  const topo = join(TOPOS, 'switch-2nvme-nic.yaml');
+  async function error(text: string, name = 'bad.yaml'): Promise<string> {
+    const r = await run(['map', file(name, text), '--topology', topo]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    return r.stderr.trim();
+  }
+
+  it('an unknown key, with the nearest valid one', async () => {
+    const e = await error(`device: '05:00.0'\ndirection: to-device\nentires: []\n`);
+    expect(e).toMatch(/bad\.yaml:3:1: unknown key "entires" .*did you mean "entries"/);
+  });
+
+  it('an entry with both phys and provider', async () => {
+    const e = await error(
+      `device: '05:00.0'\ndirection: to-device\nentries:\n  - { phys: 0x1000, provider: '04:00.0', length: 4096 }\n`,
+    );
+    expect(e).toMatch(/bad\.yaml:4:5: .*either phys \(RAM\) or provider/);
+  });
+
+  it('a RAM entry outside System RAM', async () => {
+    // The default 64 GiB: [0, 3 GiB) and [4 GiB, 65 GiB); 3.5 GiB is in the PCI hole.
+    const e = await error(
+      `device: '05:00.0'\ndirection: to-device\nentries:\n  - { phys: 0xe0000000, length: 4096 }\n`,
+    );
+    expect(e).toMatch(/bad\.yaml:4:13: 0xe0000000\+4096 is not System RAM/);
+  });
+
+  it('a provider without P2P memory', async () => {
+    const e = await error(
+      `device: '05:00.0'\ndirection: to-device\nentries:\n  - { provider: '03:00.0', length: 4096 }\n`,
+    );
+    expect(e).toMatch(/bad\.yaml:4:17: 0000:03:00\.0 has no P2P memory/);
+  });
+
+  it('an entry past the end of the p2pmem', async () => {
+    // nvme1's CMB is 256 MiB = 268435456 bytes.
+    const e = await error(
+      `device: '05:00.0'\ndirection: to-device\nentries:\n  - { provider: '04:00.0', offset: 268431360, length: 8192 }\n`,
+    );
+    expect(e).toMatch(
+      /bad\.yaml:4:55: offset 268431360 \+ length 8192 runs past the 268435456 bytes/,
+    );
+  });
+
+  it('a device that is not in the topology', async () => {
+    const e = await error(
+      `device: '09:00.0'\ndirection: to-device\nentries:\n  - { phys: 0, length: 1 }\n`,
+    );
+    expect(e).toMatch(/bad\.yaml:1:9: device 09:00\.0 is not in the topology/);
+  });
+
+  it('a bad direction', async () => {
+    const e = await error(
+      `device: '05:00.0'\ndirection: up\nentries:\n  - { phys: 0, length: 1 }\n`,
+    );
+    expect(e).toMatch(
+      /bad\.yaml:2:12: unknown direction "up": expected one of bidirectional, to-device, from-device/,
+    );
+  });
+
+  it('JSON syntax', async () => {
+    const e = await error(`{"device": "05:00.0",}`, 'bad.json');
+    expect(e).toMatch(/bad\.json:1:21: JSON syntax error: trailing comma/);
+  });
+
+  it('no topology anywhere', async () => {
+    const p = file(
+      'notopo.yaml',
+      `device: '05:00.0'\ndirection: to-device\nentries:\n  - { phys: 0, length: 1 }\n`,
+    );
+    const r = await run(['map', p]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/notopo\.yaml:1:1: no topology: give `topology: FILE`/);
+  });
+});
+
+describe('dmasim map: usage', () => {
+  it('an unknown strategy is a usage error naming the known ones', async () => {
+    const r = await run(['map', join(SGL, 'nic-reads-cmb.yaml'), '--strategy', 'dma-foo']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /unknown strategy "dma-foo": expected one of dma-direct, dma-iommu, dma-vec, all/,
+    );
+  });
+
+  it('the committed packages/cli/schema/sgl.schema.json is what the schema generates', () => {
+    // Regenerate with `npm run schema -w @dmasim/cli` after changing input/sgl-file.ts.
+    const committed = JSON.parse(
+      readFileSync(join(__dirname, '../schema/sgl.schema.json'), 'utf8'),
+    ) as unknown;
+    expect(committed).toEqual(sglJsonSchema());
+  });
+});
