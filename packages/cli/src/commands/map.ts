@@ -6,9 +6,11 @@
  */
 import { relative } from 'node:path';
 import { Option } from 'commander';
+import { ContainerModule } from 'inversify';
 import {
   createKernelContainer,
   deviceReleaseDriver,
+  DmaApiDebugOptions,
   DmaDevices,
   dmaMapSgtable,
   dmaMapSgtableErrorText,
@@ -71,6 +73,12 @@ export function mapWithStrategy(input: SglInput, strategy: StrategyDescriptor): 
     topology: input.topology,
     strategy,
     options: { dmaApiDebug: true },
+    // Show every report the checker makes, not only the first (debugfs all_errors).
+    modules: [
+      new ContainerModule(({ bind }) => {
+        bind<DmaApiDebugOptions>(DmaApiDebugOptions).toConstantValue({ allErrors: true });
+      }),
+    ],
   });
   const log = c.get(KernelLog);
   probeP2pmemProviders(c.get(P2pdmaDevices), log);
@@ -105,7 +113,7 @@ export function mapWithStrategy(input: SglInput, strategy: StrategyDescriptor): 
     entries,
     messages: log.messages().slice(boot).map(logLine),
   };
-  if (ret < 0) result.error = errnoName(ret);
+  if (ret < 0) result.error = errnoName(-ret);
   return result;
 }
 
