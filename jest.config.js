@@ -9,6 +9,8 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!(inversify|@inversifyjs)/)'],
   moduleNameMapper: {
+    // Package subpaths with an entry of their own (package.json "exports"), before the generic rules.
+    '^@dmasim/core/testing$': '<rootDir>/packages/core/src/testing',
     '^@dmasim/([^/]+)$': '<rootDir>/packages/$1/src',
     '^@dmasim/([^/]+)/(.*)$': '<rootDir>/packages/$1/src/$2',
   },

@@ -11,7 +11,9 @@ let input;
 try {
   input = require('../dist/input/sgl-file');
 } catch (e) {
-  console.error(`gen-schema: cannot load the built @dmasim/cli (run \`npm run build\`): ${e.message}`);
+  console.error(
+    `gen-schema: cannot load the built @dmasim/cli (run \`npm run build\`): ${e.message}`,
+  );
   process.exit(1);
 }
 const out = path.join(__dirname, '..', 'schema', 'sgl.schema.json');

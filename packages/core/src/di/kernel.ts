@@ -6,7 +6,7 @@
  * topology, so runs share no state.
  */
 import { Container, ContainerModule, inject, injectable } from 'inversify';
-import { dmaApiDebugModule } from '../dma/debug';
+import { DmaApiDebug, DmaApiDebugOps, dmaApiDebugModule } from '../dma/debug';
 import { DmaDevice, type DmaDeviceParams } from '../dma/device';
 import { DmaMapOps } from '../dma/map-ops';
 import { Swiotlb, type SwiotlbOptions } from '../dma/swiotlb';
@@ -88,5 +88,14 @@ export function createKernelContainer(o: KernelContainerOptions): Container {
   if (options.dmaApiDebug) c.load(dmaApiDebugModule);
   const strategy = o.strategy instanceof ContainerModule ? o.strategy : o.strategy.module;
   c.load(strategy, ...(o.modules ?? []));
+  if (options.dmaApiDebug && c.isBound(DmaMapOps)) {
+    // An ops bound with toService() reaches the container through another service id, so the
+    // activation hook never sees it: wrap it here instead. Resolving now also starts the checker
+    // at "boot", before anything maps.
+    const ops = c.get<DmaMapOps>(DmaMapOps);
+    if (!(ops instanceof DmaApiDebugOps)) {
+      c.rebind<DmaMapOps>(DmaMapOps).toConstantValue(new DmaApiDebugOps(ops, c.get(DmaApiDebug)));
+    }
+  }
   return c;
 }

@@ -41,6 +41,8 @@ export interface DmaDeviceParams {
   coherent?: boolean;
   /** dev->untrusted (external-facing port): the IOMMU path bounces every mapping. */
   untrusted?: boolean;
+  /** dma_parms->min_align_mask: address bits a bounce buffer keeps (NVMe: 4095); default 0. */
+  minAlignMask?: number;
 }
 
 export class DmaDevice {
@@ -57,6 +59,8 @@ export class DmaDevice {
   /** dev_is_dma_coherent() */
   coherent: boolean;
   untrusted: boolean;
+  /** dma_get_min_align_mask() */
+  minAlignMask: number;
   /** Name of the bound driver, undefined when none (device_release_driver() clears it). */
   driver: string | undefined = undefined;
 
@@ -84,6 +88,7 @@ export class DmaDevice {
       params.segmentBoundaryMask ?? (pci ? PCI_DEFAULT_SEG_BOUNDARY_MASK : ULONG_MAX_MODEL);
     this.coherent = params.coherent ?? true;
     this.untrusted = params.untrusted ?? false;
+    this.minAlignMask = params.minAlignMask ?? 0;
   }
 
   /**

@@ -117,9 +117,11 @@ export interface DmaMapOps extends DmaDebugHooks {
 
   /**
    * Model introspection, not a kernel op: the CPU physical address whose byte the device reaches
-   * at `addr` through a live mapping, following bus offsets, IOMMU or aperture translation, and
-   * bounce buffers back to the mapped buffer (the byte it holds once the syncs have run).
-   * undefined when no live mapping of this device covers `addr`.
+   * at `addr`, following bus offsets, IOMMU or aperture translation, and bounce buffers back to
+   * the mapped buffer (the byte it holds once the syncs have run); undefined when `addr` reaches
+   * nothing. A translated address (an IOVA, an aperture slot, a bounce buffer) must stop
+   * translating once unmapped; an untranslated one (RAM or a bus address under dma-direct)
+   * reaches its memory whether mapped or not, as the hardware does.
    */
   dmaToPhys(dev: DmaDevice, addr: number): number | undefined;
 }
