@@ -133,6 +133,16 @@ describe('dmasim map: bad input is one message with file:line:column', () => {
     expect(e).toMatch(/bad\.yaml:4:13: 0xe0000000\+4096 is not System RAM/);
   });
 
+  it('a RAM entry in the swiotlb pool the kernel reserved', async () => {
+    // 64 MiB at the top of low RAM: [3 GiB - 64 MiB, 3 GiB) = [0xbc000000, 0xc0000000).
+    const e = await error(
+      `device: '05:00.0'\ndirection: to-device\nentries:\n  - { phys: 0xbfff0000, length: 4096 }\n`,
+    );
+    expect(e).toMatch(
+      /bad\.yaml:4:13: 0xbfff0000\+4096 overlaps the swiotlb bounce pool \[0xbc000000-0xbfffffff\]/,
+    );
+  });
+
   it('a provider without P2P memory', async () => {
     const e = await error(
       `device: '05:00.0'\ndirection: to-device\nentries:\n  - { provider: '03:00.0', length: 4096 }\n`,

@@ -26,12 +26,11 @@ import {
   PciP2pdmaMapState,
   PciP2pdmaMapType,
   PhysMemoryMap,
-  SG_CHAIN,
   SG_DMA_BUS_ADDRESS,
-  SG_END,
   SIZE_MAX_MODEL,
   Swiotlb,
   pciP2pdmaState,
+  sgNext as coreSgNext,
   warnOnce,
   type DmaDataDirection,
   type DmaDevice,
@@ -59,21 +58,10 @@ const MAPPING_ERROR = DMA_MAPPING_ERROR;
 const ATTR_MMIO = DMA_ATTR_MMIO;
 const ATTR_SKIP_CPU_SYNC = DMA_ATTR_SKIP_CPU_SYNC;
 const SG_BUS_ADDRESS = SG_DMA_BUS_ADDRESS;
-const SG_END_BIT = SG_END;
-const SG_CHAIN_BIT = SG_CHAIN;
 const PAGE_BYTES = PAGE_SIZE;
 const p2pdmaState = pciP2pdmaState;
 
-/** sg_next(), as core's sgNext() (kept here for the per-entry loops; see above). */
-function sgNext(sg: Scatterlist): Scatterlist | undefined {
-  if (sg.pageLink & SG_END_BIT) return undefined;
-  let s = sg.slotNext;
-  if (s === undefined) {
-    throw new Error('sg_next: ran off the end of an allocation (no end mark, no chain)');
-  }
-  if (s.pageLink & SG_CHAIN_BIT) s = s.chainPtr!;
-  return s;
-}
+const sgNext = coreSgNext;
 
 /** `%pad`: "0x" and 16 zero-padded hex digits. */
 function printkPad(addr: number): string {

@@ -17,6 +17,7 @@ import {
   dmaUnmapSgtable,
   errnoName,
   KernelLog,
+  mapTypeName,
   Memmap,
   P2pdmaDevices,
   PAGE_SIZE,
@@ -128,7 +129,7 @@ function renderInput(input: SglInput, ctx: CliContext): string[] {
       cell(hex(e.phys)),
       cell(String(e.length)),
       cell(String(e.phys % PAGE_SIZE)),
-      cell(e.provider ? `p2pmem of ${e.provider.bdf}` : 'RAM'),
+      cell(e.provider ? `p2pmem of ${e.provider.bdf}, ${mapTypeName(e.mapType!)}` : 'RAM'),
     ]);
   });
   const dir = ['bidirectional', 'to-device', 'from-device'][input.direction];
@@ -143,7 +144,8 @@ function renderInput(input: SglInput, ctx: CliContext): string[] {
 
 function renderResult(r: MapResultJson, d: StrategyDescriptor, ctx: CliContext): string[] {
   const { c } = ctx.out;
-  const lines = ['', heading(c, `${d.id}: ${d.title}`)];
+  const title = d.title.startsWith(`${d.id}:`) ? d.title : `${d.id}: ${d.title}`;
+  const lines = ['', heading(c, title)];
   if (r.ret === 0) {
     lines.push(`  ${c.green('dma_map_sgtable: 0')}, ${r.nents} DMA entries`);
     const rows: Cell[][] = [['#', 'dma address', 'dma length', ''].map((t) => cell(t, c.dim))];

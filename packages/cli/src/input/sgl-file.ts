@@ -23,10 +23,14 @@ import {
   probeP2pmemProviders,
   sizeSchema,
   SpecError,
+  Swiotlb,
+  KernelLog,
   type DmaDataDirection,
   type DmaDeviceParams,
   type PciDev,
   type PciTopology,
+  pciP2pdmaMapType,
+  type PciP2pdmaMapType,
 } from '@dmasim/core';
 
 const UINT_MAX = 0xffff_ffff;
@@ -87,6 +91,8 @@ export interface SglEntry {
   length: number;
   /** The provider, for P2P memory. */
   provider?: PciDev;
+  /** pci_p2pdma_map_type(provider, device), for P2P memory. */
+  mapType?: PciP2pdmaMapType;
 }
 
 export interface SglInput {
@@ -140,6 +146,8 @@ function resolveSgl(data: SglFileData, file: string, topologyOverride?: string):
   const p2p = new P2pdmaDevices(topology);
   const probed = probeP2pmemProviders(p2p);
   const mem = topology.memoryMap;
+  // Where the default swiotlb pool sits (memblock reserves it; no buffer may be there).
+  const swiotlb = new Swiotlb(mem, {}, new KernelLog());
   const entries: SglEntry[] = data.entries.map((e, i) => {
     const at = ['entries', i];
     if (e.phys !== undefined) {
@@ -147,6 +155,13 @@ function resolveSgl(data: SglFileData, file: string, topologyOverride?: string):
         const ram = mem.ram.map((r) => `${hex(r.start)}-${hex(r.end - 1)}`).join(', ');
         throw new SpecError(
           `${hex(e.phys)}+${e.length} is not System RAM (RAM: ${ram}); P2P memory is given as { provider, offset, length }`,
+          [...at, 'phys'],
+        );
+      }
+      if (e.phys < swiotlb.end && swiotlb.start < e.phys + e.length) {
+        throw new SpecError(
+          `${hex(e.phys)}+${e.length} overlaps the swiotlb bounce pool ` +
+            `[${hex(swiotlb.start)}-${hex(swiotlb.end - 1)}], which the kernel reserved at boot`,
           [...at, 'phys'],
         );
       }
@@ -173,7 +188,8 @@ function resolveSgl(data: SglFileData, file: string, topologyOverride?: string):
         [...at, 'length'],
       );
     }
-    return { phys: pgmap.range.start + offset, length: e.length, provider };
+    const mapType = pciP2pdmaMapType(p2p, provider, device);
+    return { phys: pgmap.range.start + offset, length: e.length, provider, mapType };
   });
   const dp = data.deviceParams ?? {};
   return {
