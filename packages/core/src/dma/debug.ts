@@ -323,11 +323,24 @@ export class DmaApiDebug {
   ): void {
     if (this.globalDisable) return;
     if (this.debugDmaMappingErrorCheck(dev, dmaAddr)) return;
+    this.addSingleEntry(dev, 'phy', phys, size, dir, dmaAddr, attrs);
+  }
+
+  /** The entry of a single (phys or resource) mapping. */
+  private addSingleEntry(
+    dev: DmaDevice,
+    type: 'phy' | 'resource',
+    phys: number,
+    size: number,
+    dir: DmaDataDirection,
+    dmaAddr: number,
+    attrs: number,
+  ): void {
     const e = this.dmaEntryAlloc();
     if (!e) return;
     Object.assign(e, {
       dev,
-      type: 'phy',
+      type,
       paddr: phys,
       devAddr: dmaAddr,
       size,
@@ -356,18 +369,7 @@ export class DmaApiDebug {
     attrs: number,
   ): void {
     if (this.globalDisable || dmaAddr === DMA_MAPPING_ERROR) return;
-    const e = this.dmaEntryAlloc();
-    if (!e) return;
-    Object.assign(e, {
-      dev,
-      type: 'resource',
-      paddr: phys,
-      devAddr: dmaAddr,
-      size,
-      direction: dir,
-      mapErrType: 'not-checked',
-    } satisfies Partial<Entry>);
-    this.addDmaEntry(e, attrs);
+    this.addSingleEntry(dev, 'resource', phys, size, dir, dmaAddr, attrs);
   }
 
   /** debug_dma_unmap_resource() */
