@@ -94,6 +94,25 @@ describe('dmasim map with dma-direct (§3.2)', () => {
     expect(r.messages.join('\n')).toMatch(/cannot be used for peer-to-peer DMA/);
   });
 
+  it('a 32-bit device: RAM above 4 GiB is bounced, the bus address is handed out unchecked (§3.2, §3.5)', async () => {
+    const s = file(
+      'mask32.yaml',
+      `topology: ${join(TOPOS, 'switch-2nvme-nic.yaml')}\ndevice: '05:00.0'\ndirection: to-device\n` +
+        `deviceParams: { dmaMaskBits: 32 }\nentries:\n  - { phys: '0x100000000', length: 8192 }\n` +
+        `  - { provider: '04:00.0', length: 4096 }\n`,
+    );
+    const r = (await mapJson([s, '--strategy', 'dma-direct'])).results[0]!;
+    expect(r.ret).toBe(0);
+    // 64 GiB of RAM reaches above 4 GiB, so x86 sets up the 64 MiB swiotlb pool at the top of
+    // low RAM: [3 GiB - 64 MiB, 3 GiB) = [0xbc000000, 0xc0000000). The first mapping takes the
+    // first slots. The BUS_ADDR arm never checks dma_capable(), so the CMB's 1 TiB bus address is
+    // handed to a device that cannot generate it; dmasim says so.
+    expect(r.entries).toEqual([
+      { dmaAddress: '0xbc000000', dmaLength: 8192, busAddress: false, bouncedFrom: '0x100000000' },
+      { dmaAddress: '0x10000000000', dmaLength: 4096, busAddress: true, aboveDmaMask: true },
+    ]);
+  });
+
   it('prints a table per strategy', async () => {
     const r = await run(['map', join(SGL, 'nic-reads-cmb.yaml')]);
     expect(r.code).toBe(0);

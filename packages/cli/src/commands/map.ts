@@ -26,6 +26,7 @@ import {
   sgDmaIsBusAddress,
   sgEntries,
   sgSetPage,
+  Swiotlb,
   SgTable,
   type KernelLogEntry,
   type StrategyDescriptor,
@@ -45,6 +46,10 @@ export interface MapEntryJson {
   dmaAddress: string;
   dmaLength: number;
   busAddress: boolean;
+  /** Present when the address is a swiotlb bounce buffer: the CPU physical address it stands for. */
+  bouncedFrom?: string;
+  /** Present when the address lies above the device's DMA mask (the kernel does not check bus addresses). */
+  aboveDmaMask?: true;
 }
 
 export interface MapResultJson {
@@ -97,12 +102,19 @@ export function mapWithStrategy(input: SglInput, strategy: StrategyDescriptor): 
   const ret = dmaMapSgtable(dev, sgt, input.direction);
   const entries: MapEntryJson[] = [];
   if (ret === 0) {
+    const swiotlb = c.isBound(Swiotlb) ? c.get(Swiotlb) : undefined;
     for (const s of sgEntries(sgt.sgl, sgt.nents)) {
-      entries.push({
+      const e: MapEntryJson = {
         dmaAddress: hex(s.dmaAddress),
         dmaLength: s.dmaLength,
         busAddress: sgDmaIsBusAddress(s),
-      });
+      };
+      if (swiotlb?.isSwiotlbBuffer(s.dmaAddress)) {
+        const orig = dev.dmaOps.dmaToPhys(dev, s.dmaAddress);
+        if (orig !== undefined) e.bouncedFrom = hex(orig);
+      }
+      if (s.dmaAddress + s.dmaLength - 1 > dev.dmaLimit) e.aboveDmaMask = true;
+      entries.push(e);
     }
     dmaUnmapSgtable(dev, sgt, input.direction);
   }
@@ -142,7 +154,23 @@ function renderInput(input: SglInput, ctx: CliContext): string[] {
   ];
 }
 
-function renderResult(r: MapResultJson, d: StrategyDescriptor, ctx: CliContext): string[] {
+function entryNote(e: MapEntryJson, input: SglInput): string {
+  const notes: string[] = [];
+  if (e.busAddress) notes.push('PCI bus address (peer-to-peer, no IOMMU, nothing to unmap)');
+  if (e.bouncedFrom) notes.push(`swiotlb bounce buffer for ${e.bouncedFrom}`);
+  if (e.aboveDmaMask) {
+    const bits = input.deviceParams.dmaMaskBits ?? input.device.props.dmaMaskBits ?? 64;
+    notes.push(`above the device's ${bits}-bit DMA mask (not checked for bus addresses)`);
+  }
+  return notes.join('; ');
+}
+
+function renderResult(
+  r: MapResultJson,
+  d: StrategyDescriptor,
+  ctx: CliContext,
+  input: SglInput,
+): string[] {
   const { c } = ctx.out;
   const title = d.title.startsWith(`${d.id}:`) ? d.title : `${d.id}: ${d.title}`;
   const lines = ['', heading(c, title)];
@@ -154,7 +182,7 @@ function renderResult(r: MapResultJson, d: StrategyDescriptor, ctx: CliContext):
         cell(String(i)),
         cell(e.dmaAddress),
         cell(String(e.dmaLength)),
-        cell(e.busAddress ? 'PCI bus address (peer-to-peer, no IOMMU, nothing to unmap)' : ''),
+        cell(entryNote(e, input), e.aboveDmaMask ? c.yellow : undefined),
       ]);
     });
     lines.push(...alignColumns(rows).map((l) => `  ${l}`));
@@ -175,7 +203,7 @@ export function runMap(path: string, opts: MapOptions, ctx: CliContext): number 
     ctx.out.write(`${JSON.stringify({ schemaVersion: 1, results }, null, 2)}\n`);
   } else {
     ctx.out.out(...renderInput(input, ctx));
-    results.forEach((r, i) => ctx.out.out(...renderResult(r, strategies[i]!, ctx)));
+    results.forEach((r, i) => ctx.out.out(...renderResult(r, strategies[i]!, ctx, input)));
   }
   return 0;
 }
