@@ -15,5 +15,5 @@ module.exports = {
     '^@dmasim/([^/]+)/(.*)$': '<rootDir>/packages/$1/src/$2',
   },
   setupFiles: ['reflect-metadata'],
-  globalSetup: '<rootDir>/jest.global-setup.js',
+  globalSetup: '<rootDir>/jest.global-setup.cjs',
 };
