@@ -10,6 +10,8 @@ import { DmaApiDebug, DmaApiDebugOps, dmaApiDebugModule } from '../dma/debug';
 import { DmaDevice, type DmaDeviceParams } from '../dma/device';
 import { DmaMapOps } from '../dma/map-ops';
 import { Swiotlb, type SwiotlbOptions } from '../dma/swiotlb';
+import { SimClock } from '../clock';
+import { Iommu } from '../iommu/iommu';
 import { KernelLog } from '../kernel-log';
 import { PhysMemoryMap } from '../mm/memory-map';
 import { Memmap } from '../mm/memremap';
@@ -77,7 +79,10 @@ export function createKernelContainer(o: KernelContainerOptions): Container {
   c.bind(PciTopology).toConstantValue(o.topology);
   c.bind(PhysMemoryMap).toConstantValue(o.topology.memoryMap);
   c.bind(KernelLog).toConstantValue(log);
+  c.bind(SimClock).toConstantValue(new SimClock());
   c.bind(P2pdmaDevices).toConstantValue(p2p);
+  // The IOMMU hardware; a platform without one gets a disabled Iommu (enabled === false).
+  c.bind(Iommu).toConstantValue(new Iommu(o.topology, log));
   c.bind(Memmap).toConstantValue(p2p.memmap);
   c.bind<KernelOptions>(KernelOptions).toConstantValue(options);
   c.bind(Swiotlb).toDynamicValue(

@@ -228,9 +228,47 @@ export const memorySchema = z.preprocess(
   memoryObjectSchema,
 );
 
+export const IOMMU_GRANULES = [4096, 16384, 65536] as const;
+export const IOMMU_MODES = ['strict', 'lazy', 'passthrough'] as const;
+export type IommuMode = (typeof IOMMU_MODES)[number];
+export const IOMMU_ADDRESS_WIDTHS = [39, 48, 57] as const;
+
+/**
+ * The platform's DMA remapping hardware (Intel VT-d, AMD-Vi, Arm SMMU) and how the kernel runs it.
+ * Absent: no IOMMU (devices DMA to physical addresses, dma-direct). Present: enabled unless
+ * `enabled: false`, with the defaults of an x86 server kernel (lazy, 4 KiB, 48-bit).
+ */
+export const iommuSchema = z.strictObject({
+  /** Default true when the key is present. */
+  enabled: z.boolean().default(true),
+  /** Smallest IOMMU page (1 << __ffs(pgsize_bitmap)); 4 KiB on x86, 16/64 KiB on some arm64. */
+  granule: sizeSchema
+    .refine((n) => (IOMMU_GRANULES as readonly number[]).includes(n), {
+      message: 'must be 4096, 16384 or 65536 bytes (4KiB, 16KiB or 64KiB)',
+    })
+    .default(4096),
+  /** iommu.passthrough=1 -> passthrough; iommu.strict=1 -> strict; otherwise lazy (flush queues). */
+  mode: z.enum(IOMMU_MODES).default('lazy'),
+  /** Input address width of the page tables (VT-d AGAW, AMD paging mode, SMMU IAS). */
+  addressWidth: z
+    .union(
+      IOMMU_ADDRESS_WIDTHS.map((w) => z.literal(w)) as unknown as [
+        z.ZodLiteral<number>,
+        z.ZodLiteral<number>,
+      ],
+    )
+    .default(48),
+  /** IOTLB entries of each IOMMU unit (one per host bridge). */
+  iotlbEntries: z.number().int().min(1).default(64),
+  /** Leaf entries one level up (2 MiB with a 4 KiB granule); default true. */
+  superpages: z.boolean().default(true),
+});
+
 export const platformSchema = z.strictObject({
   cpu: cpuSchema,
   memory: memorySchema.optional(),
+  /** Absent: no IOMMU. */
+  iommu: iommuSchema.optional(),
 });
 
 export const topologySchema = z.strictObject({
@@ -292,5 +330,6 @@ export interface DeviceSpec {
 
 export type HostBridgeSpec = z.output<typeof hostBridgeSchema>;
 export type PlatformSpec = z.output<typeof platformSchema>;
+export type IommuSpec = z.output<typeof iommuSchema>;
 export type TopologySpec = z.output<typeof topologySchema>;
 export type TopologySpecInput = z.input<typeof topologySchema>;
