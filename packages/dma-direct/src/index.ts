@@ -3,20 +3,27 @@
  * P2P memory has ZONE_DEVICE struct pages and map_sg decides per entry.
  */
 import { ContainerModule } from 'inversify';
-import { DmaMapOps, type StrategyDescriptor } from '@dmasim/core';
-import { DmaDirectOps } from './direct';
-import { DEFAULT_DMA_DIRECT_OPTIONS, DmaDirectOptions } from './options';
+import {
+  DEFAULT_DMA_DIRECT_OPTIONS,
+  DmaDirectOps,
+  DmaDirectOptions,
+  DmaMapOps,
+  type StrategyDescriptor,
+} from '@dmasim/core';
 
-export { DmaDirectOps } from './direct';
-export { DEFAULT_DMA_DIRECT_OPTIONS, DmaDirectOptions } from './options';
-export { DmaDirectStats } from './stats';
+// kernel/dma/direct.c is common kernel code (dma-iommu falls back to it for identity domains),
+// so it lives in core; this design is "every device uses it".
 export {
+  DmaDirectOps,
+  DEFAULT_DMA_DIRECT_OPTIONS,
+  DmaDirectOptions,
+  DmaDirectStats,
   dmaAddressingLimited,
   dmaCapable,
   dmaDirectGetRequiredMask,
   dmaToPhys,
   physToDma,
-} from './addressing';
+} from '@dmasim/core';
 
 /**
  * The module of a dma-direct kernel with the given release choices (defaults: the fixed, newest
@@ -24,9 +31,10 @@ export {
  */
 export function createDmaDirectModule(options: Partial<DmaDirectOptions> = {}): ContainerModule {
   const opts: DmaDirectOptions = Object.freeze({ ...DEFAULT_DMA_DIRECT_OPTIONS, ...options });
-  return new ContainerModule(({ bind }) => {
-    bind<DmaDirectOptions>(DmaDirectOptions).toConstantValue(opts);
-    bind(DmaDirectOps).toSelf().inSingletonScope();
+  return new ContainerModule(({ bind, isBound, rebind }) => {
+    // The kernel container binds the defaults; a design module may choose other releases.
+    if (isBound(DmaDirectOptions)) rebind<DmaDirectOptions>(DmaDirectOptions).toConstantValue(opts);
+    else bind<DmaDirectOptions>(DmaDirectOptions).toConstantValue(opts);
     // A binding of DmaMapOps itself (not toService()), so that the DMA-API debug checker's
     // activation hook wraps it when the kernel has CONFIG_DMA_API_DEBUG.
     bind<DmaMapOps>(DmaMapOps)

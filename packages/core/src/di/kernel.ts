@@ -8,6 +8,8 @@
 import { Container, ContainerModule, inject, injectable } from 'inversify';
 import { DmaApiDebug, DmaApiDebugOps, dmaApiDebugModule } from '../dma/debug';
 import { DmaDevice, type DmaDeviceParams } from '../dma/device';
+import { DmaDirectOps } from '../dma/direct/direct';
+import { DEFAULT_DMA_DIRECT_OPTIONS, DmaDirectOptions } from '../dma/direct/options';
 import { DmaMapOps } from '../dma/map-ops';
 import { Swiotlb, type SwiotlbOptions } from '../dma/swiotlb';
 import { SimClock } from '../clock';
@@ -89,6 +91,10 @@ export function createKernelContainer(o: KernelContainerOptions): Container {
     () => new Swiotlb(o.topology.memoryMap, options.swiotlb ?? {}, log),
   );
   c.bind(DmaDevices).toSelf();
+  // kernel/dma/direct.c is always built in: dma-direct's design uses it for every device,
+  // dma-iommu for devices in identity domains.
+  c.bind<DmaDirectOptions>(DmaDirectOptions).toConstantValue(DEFAULT_DMA_DIRECT_OPTIONS);
+  c.bind(DmaDirectOps).toSelf();
   // Its onActivation hook wraps whatever DmaMapOps the strategy binds.
   if (options.dmaApiDebug) c.load(dmaApiDebugModule);
   const strategy = o.strategy instanceof ContainerModule ? o.strategy : o.strategy.module;

@@ -7,7 +7,10 @@
  * identity, as on x86: a RAM or MMIO byte's DMA address is its CPU physical address. The PCI bus
  * offset of a host bridge (reference §2.1) does not enter here; only BUS_ADDR P2P entries use it.
  */
-import { DMA_MAPPING_ERROR, PAGE_SIZE, type DmaDevice, type PhysMemoryMap } from '@dmasim/core';
+import type { DmaDevice } from '../device';
+import { DMA_MAPPING_ERROR } from '../map-ops';
+import type { PhysMemoryMap } from '../../mm/memory-map';
+import { PAGE_SIZE } from '../../mm/page';
 
 /** phys_to_dma(dev, paddr): the identity (no dma_range_map, no SME bit). */
 export function physToDma(paddr: number): number {

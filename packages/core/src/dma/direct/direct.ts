@@ -14,30 +14,24 @@
  * buffers; the model has no kmalloc buffers), dma_range_map translations, memory encryption.
  */
 import { inject, injectable } from 'inversify';
+import { DMA_ATTR_MMIO, DMA_ATTR_SKIP_CPU_SYNC } from '../attrs';
+import type { DmaDevice } from '../device';
+import type { DmaDataDirection } from '../direction';
+import { DMA_MAPPING_ERROR, type DmaMapOps, type DmaMapOpsCapabilities } from '../map-ops';
+import { SIZE_MAX_MODEL, warnOnce } from '../mapping';
+import { Swiotlb } from '../swiotlb';
+import { EIO, EREMOTEIO } from '../../errno';
+import { KernelLog } from '../../kernel-log';
+import { PhysMemoryMap } from '../../mm/memory-map';
+import { PAGE_SIZE } from '../../mm/page';
+import { PciP2pdmaMapState, pciP2pdmaState } from '../../p2pdma/map-state';
+import { PciP2pdmaMapType } from '../../p2pdma/map-type';
+import { P2pdmaDevices } from '../../p2pdma/state';
 import {
-  DMA_ATTR_MMIO,
-  DMA_ATTR_SKIP_CPU_SYNC,
-  DMA_MAPPING_ERROR,
-  EIO,
-  EREMOTEIO,
-  KernelLog,
-  P2pdmaDevices,
-  PAGE_SIZE,
-  PciP2pdmaMapState,
-  PciP2pdmaMapType,
-  PhysMemoryMap,
   SG_DMA_BUS_ADDRESS,
-  SIZE_MAX_MODEL,
-  Swiotlb,
-  pciP2pdmaState,
   sgNext as coreSgNext,
-  warnOnce,
-  type DmaDataDirection,
-  type DmaDevice,
-  type DmaMapOps,
-  type DmaMapOpsCapabilities,
   type Scatterlist,
-} from '@dmasim/core';
+} from '../../scatterlist/scatterlist';
 import {
   dmaAddressingLimited,
   dmaCapable,
@@ -52,8 +46,8 @@ const NONE = PciP2pdmaMapType.NONE;
 const BUS_ADDR = PciP2pdmaMapType.BUS_ADDR;
 const THRU_HOST_BRIDGE = PciP2pdmaMapType.THRU_HOST_BRIDGE;
 
-// The per-entry loops read these module constants, not the imports: @dmasim/core's CommonJS
-// re-exports are getters, and calling them per entry cost more than the mapping itself.
+// The per-entry loops read module constants: outside core, @dmasim/core's CommonJS re-exports
+// are getters, and this file lived in a strategy package first (docs/architecture.md).
 const MAPPING_ERROR = DMA_MAPPING_ERROR;
 const ATTR_MMIO = DMA_ATTR_MMIO;
 const ATTR_SKIP_CPU_SYNC = DMA_ATTR_SKIP_CPU_SYNC;
