@@ -12,9 +12,11 @@
  *
  * What limits it: random churn leaves holes above the cached node, and the kernel's walk then
  * skips ~15 k nodes per allocation ("walk steps" below; the model reproduces the count). The
- * model finds the same node through the augmented tree in O(log n), so a pair costs a handful of
- * root-to-leaf paths over 100 k scattered nodes: on the 2-core development machine a random
- * find_iova() alone costs ~1 µs, and a pair ~7-13 µs, short of the 1 M/s target.
+ * model finds the same node through the augmented B+ tree in O(log n), so a pair costs a few
+ * root-to-leaf paths (the free's lookup, the gap search, the updates) over leaves and node
+ * tables of several MB that random churn keeps out of the near caches: on the shared 2-core
+ * development machine a pair costs ~1.5 µs on the tree path (~0.5 µs with 100 live ranges) and
+ * ~0.9-1 µs through the rcaches, which serve half the requests.
  */
 import { createRequire } from 'node:module';
 import { Bench } from 'tinybench';

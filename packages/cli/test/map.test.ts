@@ -1,6 +1,7 @@
 /**
  * `dmasim map`: one scatterlist mapped by each design (reference §3.2 for dma-direct's entries,
- * §3.3 for the result codes), and one file:line:column message for every kind of bad input.
+ * §4.2-§4.3 for dma-iommu's, §3.3 for the result codes), and one file:line:column message for
+ * every kind of bad input.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ interface MapJson {
     ret: number;
     error?: string;
     nents: number;
+    iova?: { start: string; end: string; granules: number; granule: number };
     entries: { dmaAddress: string; dmaLength: number; busAddress: boolean }[];
     messages: string[];
   }[];
@@ -119,6 +121,75 @@ describe('dmasim map with dma-direct (§3.2)', () => {
     expect(r.stdout).toMatch(/Scatterlist for 0000:05:00\.0 \(to-device\)/);
     expect(r.stdout).toMatch(/dma-direct: /);
     expect(r.stdout).toMatch(/0x10000000000 +4096 +PCI bus address/);
+    // `all` is every design that binds DmaMapOps: dma-direct and dma-iommu (dma-vec binds none).
+    expect(r.stdout).toMatch(/dma-iommu: /);
+    expect(r.stdout).not.toMatch(/dma-vec: /);
+  });
+});
+
+describe('dmasim map with dma-iommu (§4.2, §4.3)', () => {
+  it('`all` runs dma-direct and dma-iommu, the designs that bind DmaMapOps', async () => {
+    const j = await mapJson([join(SGL, 'nic-reads-cmb.yaml')]);
+    expect(j.results.map((r) => r.strategy)).toEqual(['dma-direct', 'dma-iommu']);
+  });
+
+  it('without an IOMMU in the topology dma-iommu maps like dma-direct (no IOVA range)', async () => {
+    // switch-2nvme-nic has no `platform.iommu`: use_dma_iommu() is false for every device.
+    const j = await mapJson([join(SGL, 'nic-reads-cmb.yaml'), '--strategy', 'dma-iommu']);
+    const r = j.results[0]!;
+    expect(r.ret).toBe(0);
+    expect(r.iova).toBeUndefined();
+    expect(r.entries).toEqual([
+      { dmaAddress: '0x100000000', dmaLength: 8192, busAddress: false },
+      { dmaAddress: '0x10000000000', dmaLength: 4096, busAddress: true },
+      { dmaAddress: '0x100003200', dmaLength: 1024, busAddress: false },
+    ]);
+  });
+
+  it('behind the IOMMU: one IOVA range, segments merged (nic-gather-iommu)', async () => {
+    const j = await mapJson([join(SGL, 'nic-gather-iommu.yaml'), '--strategy', 'dma-iommu']);
+    const r = j.results[0]!;
+    expect(r.ret).toBe(0);
+    // iova_len = 4 x 0x1000 (RAM) + 0x2000 (gpu1, THRU_HOST_BRIDGE) + ALIGN(0x200 + 0x400) =
+    // 0x7000, 7 granules; rounded up to 8 pages for the allocation and aligned to them, below
+    // 4 GiB first (mlx5_0 is PCI): pfn 0x100000 - 8 = 0xffff8. The range reported is the 7
+    // granules the list uses: 0xffff8000-0xffffefff.
+    expect(r.iova).toEqual({
+      start: '0xffff8000',
+      end: '0xffffefff',
+      granules: 7,
+      granule: 4096,
+    });
+    // Entries 0-4 start and end on granules: merged, 4 x 4096 + 8192 = 24576 <= 65536. The
+    // trailer's offset 0x200 starts a new entry at 0xffff8000 + 0x6000 + 0x200.
+    expect(r.nents).toBe(2);
+    expect(r.entries).toEqual([
+      { dmaAddress: '0xffff8000', dmaLength: 24576, busAddress: false },
+      { dmaAddress: '0xffffe200', dmaLength: 1024, busAddress: false },
+    ]);
+    // Lazy mode, no 64-bit fallback, a clean DMA-API debug check: nothing logged.
+    expect(r.messages).toEqual([]);
+  });
+
+  it('the max segment size stops merging: 64 KiB of gpu1 then 4 KiB of RAM stay 2 entries', async () => {
+    const j = await mapJson([join(SGL, 'nic-to-gpu-bar.yaml'), '--strategy', 'dma-iommu']);
+    const r = j.results[0]!;
+    // iova_len 0x10000 + 0x1000 = 17 pages -> 32, pfn 0x100000 - 0x20 = 0xfffe0. The RAM entry
+    // would make 65536 + 4096 > 65536 (PCI default max segment): a second entry at 0xffff0000.
+    expect(r.iova).toEqual({ start: '0xfffe0000', end: '0xffff0fff', granules: 17, granule: 4096 });
+    expect(r.entries).toEqual([
+      { dmaAddress: '0xfffe0000', dmaLength: 65536, busAddress: false },
+      { dmaAddress: '0xffff0000', dmaLength: 4096, busAddress: false },
+    ]);
+  });
+
+  it('prints the IOVA range and the merged entries', async () => {
+    const r = await run(['map', join(SGL, 'nic-gather-iommu.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('dma_map_sgtable: 0, 6 DMA entries\n');
+    expect(r.stdout).toContain('dma_map_sgtable: 0, 2 DMA entries (merged from 6)');
+    expect(r.stdout).toContain('IOVA range 0xffff8000-0xffffefff (7 granules of 4 KiB)');
+    expect(r.stdout).toMatch(/^ {2}0 +0xffff8000 +24576 *$/m);
   });
 });
 

@@ -3,35 +3,38 @@
  * include/linux/iova.h; v6.16, reference §4.5).
  *
  * A domain hands out ranges of IOVA page frames ("pfns" of `granule` bytes) top-down below a
- * limit, each one aligned to its size rounded up to a power of two. Live ranges are nodes of an
- * ordered tree keyed by pfn_lo, topped by an anchor node at IOVA_ANCHOR. Two cached nodes (one for
- * 32-bit limits, one for the full range) remember where the last allocation ended, so that the
- * next one starts walking down from there. alloc_iova_fast()/free_iova_fast() put a per-CPU
+ * limit, each one aligned to its size rounded up to a power of two. Live ranges are kept in an
+ * ordered tree keyed by pfn_lo, topped by an anchor range at IOVA_ANCHOR. Two cached nodes (one
+ * for 32-bit limits, one for the full range) remember where the last allocation ended, so that
+ * the next one starts walking down from there. alloc_iova_fast()/free_iova_fast() put a per-CPU
  * magazine cache in front of the tree for ranges of 1..32 pages.
  *
- * The tree. The kernel's is a red-black tree; here it is a treap (priorities from a seeded
- * xorshift, so runs repeat) with parent pointers and in-order prev/next threads: insert, erase
- * and find are O(log n) expected in the number of live ranges n, rb_prev()/rb_next() are O(1).
+ * The tree. The kernel's is a red-black tree of struct iova; here it is an augmented B+ tree in
+ * typed arrays (iova-tree.ts): find, insert and erase are O(log n) in the number of live ranges
+ * n, rb_prev()/rb_next() O(1). The tree stores each range with a node id; the range's struct
+ * iova is an Iova handle reading the domain's node table (IovaNodes) by that id.
  *
  * The allocation walk. The kernel walks rb_prev() from the cached node until a gap fits, one
  * step per node it skips: O(1) while allocations stream below the cached node, but up to O(n)
  * once frees leave holes above it that are too small (after a free above the cached node, the
  * cached node moves up to the freed range's successor). Under random churn with 100 k live ranges
  * that is thousands of steps per allocation. The model reaches the same node without the steps:
- * each node also keeps, for alignments 1..128 pages, the largest aligned range that fits in the
- * gap below it, the maxima of those over its subtree, and its subtree's node count (an augmented
- * tree, as mm/vmalloc.c keeps subtree_max_size), so the search skips every subtree that cannot
- * hold the request: O(log n) for requests aligned to at most 128 pages (every rcache size and
- * every NVMe-sized mapping); for larger alignments the 128-page figure only bounds the search.
- * The result is the kernel's (the property tests cross-check it against a literal walk, which
- * IovaDomainOptions.literalWalk selects), and stats.walkSteps counts the steps the kernel's walk
- * takes (from the ranks of its start and stop nodes), so a cost model can charge them.
+ * the tree keeps, for alignments 1..128 pages, the largest aligned range that fits in each gap,
+ * bounds on their maxima per subtree and subtree range counts (an augmented tree, as
+ * mm/vmalloc.c keeps subtree_max_size), so the search skips every subtree that cannot hold the
+ * request: O(log n) levels for requests aligned to at most 128 pages (every rcache size and
+ * every NVMe-sized mapping), plus the subtrees it enters on bounds an insert left stale; for
+ * larger alignments the 128-page figures only bound the search. The result is the kernel's (the
+ * property tests cross-check it against a literal walk, which IovaDomainOptions.literalWalk
+ * selects), and stats.walkSteps counts the steps the kernel's walk takes (from the subtrees the
+ * search skips, or the ranks of its start and stop nodes), so a cost model can charge them.
  *
  * Numbers: pfns are JavaScript integers (a 64-bit DMA limit is saturated at 2^53 - 1 bytes by
  * DmaDevice, which is 2^41 pfns of 4 KiB), and IOVA_ANCHOR stands for ~0UL above all of them.
- * Alignment is done with arithmetic, not 32-bit bitwise operators.
+ * Alignment is exact for every integer below 2^53 (see alignDown()).
  */
 import { SimClock, NSEC_PER_MSEC, type SimTimer, type KernelLog } from '@dmasim/core';
+import { IovaTree, alignDown } from './iova-tree';
 
 /** PAGE_SIZE the granule may not exceed (init_iova_domain() BUG_ON). */
 const PAGE_SIZE_MODEL = 4096;
@@ -43,16 +46,6 @@ export const IOVA_MAG_SIZE = 127;
 export const IOVA_DEPOT_DELAY_NS = 100 * NSEC_PER_MSEC;
 /** IOVA_ANCHOR (~0UL): the anchor node sits above every usable pfn. */
 export const IOVA_ANCHOR = Number.MAX_SAFE_INTEGER;
-
-/** Alignment orders the tree keeps gap figures for: 2^0..2^7 pages. */
-const CAP_ORDERS = 8;
-
-/** x rounded down to a multiple of `align` (a power of two); also for negative x. */
-function alignDown(x: number, align: number): number {
-  if (align === 1) return x;
-  const m = x % align;
-  return m < 0 ? x - m - align : x - m;
-}
 
 /** x rounded up to a multiple of `align`. */
 function alignUp(x: number, align: number): number {
@@ -68,7 +61,10 @@ export function flsLong(x: number): number {
 
 /** roundup_pow_of_two() */
 export function roundupPowOfTwo(x: number): number {
-  return x <= 1 ? 1 : 2 ** flsLong(x - 1);
+  if (x <= 1) return 1;
+  const f = flsLong(x - 1);
+  // a shift, not 2 ** f: V8 calls out to pow() for that
+  return f < 31 ? 1 << f : 2 ** f;
 }
 
 /** order_base_2(): ceil(log2(x)), 0 for 0 and 1. */
@@ -77,33 +73,49 @@ export function orderBase2(x: number): number {
 }
 
 /**
- * struct iova: one live (allocated or reserved) range [pfnLo, pfnHi], and its node in the
- * domain's tree. Like the kernel's iova_cache, a domain recycles the objects of freed ranges:
- * an Iova must not be used after its range is freed.
+ * The domain's struct iova storage (its iova_cache): each node's range, by node id, in typed
+ * arrays. Kept out of the Iova objects because V8 boxes every double stored into an object
+ * field, and pfns above 2^31 are doubles: that was a fresh heap number per allocation.
+ */
+export class IovaNodes {
+  /** pfn_lo of node id at 2 * id, pfn_hi next to it (one cache line for both). */
+  range = new Float64Array(128);
+  /** The handle of each node, by id. */
+  readonly handles: Iova[] = [];
+
+  /** A new node (storage grows by doubling). */
+  add(): Iova {
+    const id = this.handles.length;
+    if (2 * id === this.range.length) {
+      const range = new Float64Array(4 * id);
+      range.set(this.range);
+      this.range = range;
+    }
+    const iova = new Iova(this, id);
+    this.handles.push(iova);
+    return iova;
+  }
+}
+
+/**
+ * struct iova: one live (allocated or reserved) range [pfnLo, pfnHi], read from its domain's
+ * node storage. Its place in the domain's tree is found by pfnLo. Like the kernel's iova_cache,
+ * a domain recycles the nodes of freed ranges: an Iova must not be used after its range is freed.
  */
 export class Iova {
-  left: Iova | null = null;
-  right: Iova | null = null;
-  parent: Iova | null = null;
-  /** rb_prev() / rb_next(): in-order neighbours, kept by insert and erase. */
-  prev: Iova | null = null;
-  next: Iova | null = null;
-  /**
-   * Augmentation: cap[k] (k < CAP_ORDERS) is the largest range aligned to 2^k pages that fits in
-   * the gap between rb_prev() and this node when placed top-down (pfn_lo minus the first multiple
-   * of 2^k above the predecessor; Infinity for the first node); cap[CAP_ORDERS + k] is the
-   * maximum of cap[k] over this node's subtree.
-   */
-  readonly cap = new Float64Array(2 * CAP_ORDERS).fill(Infinity);
-  /** Nodes in this subtree. */
-  cnt = 1;
-
   constructor(
-    public pfnLo: number,
-    public pfnHi: number,
-    /** Treap priority (max-heap). */
-    public prio: number,
+    private readonly nodes: IovaNodes,
+    /** Its index in the domain's node storage, which is what the tree stores per range. */
+    readonly id: number,
   ) {}
+
+  get pfnLo(): number {
+    return this.nodes.range[2 * this.id];
+  }
+
+  get pfnHi(): number {
+    return this.nodes.range[2 * this.id + 1];
+  }
 }
 
 /** Tree and cache work done by a domain, for tests and benchmarks. */
@@ -177,7 +189,7 @@ export interface IovaDomainOptions {
   clock?: SimClock;
   /** Log for WARN_ON()s (a cached pfn missing from the tree); optional. */
   log?: KernelLog;
-  /** Seed of the treap priorities; default fixed, so runs repeat. */
+  /** No effect: it seeded the former treap's priorities; the B+ tree needs no randomness. */
   seed?: number;
   /**
    * Walk the tree one rb_prev() at a time as the kernel does, instead of the augmented search
@@ -198,23 +210,30 @@ export class IovaDomain {
   /** max32_alloc_size: requests of this many pages or more below 4 GiB fail fast. */
   max32AllocSize: number;
   readonly anchor: Iova;
-  cachedNode: Iova;
-  cached32Node: Iova;
   readonly nrCpus: number;
   /** smp_processor_id() for the rcaches and flush queues; the caller switches it. */
   cpu = 0;
   readonly clock: SimClock;
   readonly stats = new IovaStats();
 
-  private root: Iova | null = null;
-  private rng: number;
+  /** iovad->rbroot: the live ranges, each with its Iova. */
+  private readonly tree = new IovaTree();
+  /** Every node the domain made, by id (live ones and spares). */
+  private readonly nodes = new IovaNodes();
   private readonly rcaches: IovaRcache[] = [];
   private readonly log: KernelLog | undefined;
   private readonly literalWalk: boolean;
-  /** Freed nodes for reuse (the iova kmem_cache): no allocation per range in steady state. */
-  private readonly spare: Iova[] = [];
-  /** pfn_lo -> node: find_iova() of a range's first pfn (the free path) without a descent. */
-  private readonly byPfnLo = new Map<number, Iova>();
+  /** Ids of freed nodes for reuse (the iova kmem_cache): no allocation in steady state. */
+  private readonly spare: number[] = [];
+  /**
+   * Where the cached nodes were last seen in the tree: a hint that saves a descent when it
+   * still holds that node (positions move when the tree changes; see posOf()).
+   */
+  private cachedPos = -1;
+  private cached32Pos = -1;
+  /** The cached nodes by id (their Iova handles are scattered in memory; ids are not). */
+  private cachedId: number;
+  private cached32Id: number;
 
   /**
    * init_iova_domain(iovad, granule, start_pfn) + iova_domain_init_rcaches(). The caller
@@ -237,11 +256,10 @@ export class IovaDomain {
     this.startPfn = startPfn;
     this.dma32bitPfn = 2 ** (32 - this.shift);
     this.max32AllocSize = this.dma32bitPfn;
-    this.rng = (options.seed ?? 0x9e3779b9) | 0 || 1;
-    this.anchor = new Iova(IOVA_ANCHOR, IOVA_ANCHOR, this.nextPrio());
-    this.root = this.anchor;
-    this.cachedNode = this.anchor;
-    this.cached32Node = this.anchor;
+    this.anchor = this.nodes.handles[this.newIova(IOVA_ANCHOR, IOVA_ANCHOR)];
+    this.tree.insert(IOVA_ANCHOR, IOVA_ANCHOR, this.anchor.id);
+    this.cachedId = this.anchor.id;
+    this.cached32Id = this.anchor.id;
     this.nrCpus = nrCpus;
     this.clock = options.clock ?? new SimClock();
     this.log = options.log;
@@ -250,6 +268,16 @@ export class IovaDomain {
     for (let i = 0; i < IOVA_RANGE_CACHE_MAX_SIZE; i++) {
       this.rcaches.push(new IovaRcache(nrCpus, this.clock, trim));
     }
+  }
+
+  /** cached_node: where the next allocation above 4 GiB starts its walk. */
+  get cachedNode(): Iova {
+    return this.nodes.handles[this.cachedId];
+  }
+
+  /** cached32_node: where the next allocation below 4 GiB starts its walk. */
+  get cached32Node(): Iova {
+    return this.nodes.handles[this.cached32Id];
   }
 
   /** iova_pfn(): the pfn of an IOVA byte address. */
@@ -284,59 +312,83 @@ export class IovaDomain {
     const stats = this.stats;
     stats.rangeAllocs++;
     // fls_long(size - 1): the next power of two >= size
-    const align = sizeAligned ? 2 ** flsLong(size - 1) : 1;
+    const align = sizeAligned ? roundupPowOfTwo(size) : 1;
     const dma32 = this.dma32bitPfn;
     if (limitPfn <= dma32 && size >= this.max32AllocSize) {
       stats.rangeAllocFailures++;
       return null;
     }
-    const start = limitPfn <= dma32 ? this.cached32Node : this.cachedNode;
-    const retryPfn = start.pfnHi;
-    const walk = this.literalWalk ? this.walkLiteral : this.walkAugmented;
-    let stop = walk.call(this, start, size, align, limitPfn, this.startPfn);
-    if (stop === null && retryPfn < limitPfn) {
-      stop = walk.call(this, this.iovaFindLimit(limitPfn), size, align, limitPfn, retryPfn + 1);
+    const is32 = limitPfn <= dma32;
+    const start = is32 ? this.cached32Id : this.cachedId;
+    const retryPfn = this.nodes.range[2 * start + 1];
+    const startPos = this.posOf(start, is32 ? this.cached32Pos : this.cachedPos);
+    let stop = this.walk(startPos, size, align, limitPfn, this.startPfn);
+    if (stop < 0 && retryPfn < limitPfn) {
+      stop = this.walk(this.iovaFindLimit(limitPfn), size, align, limitPfn, retryPfn + 1);
     }
-    if (stop === null) {
+    if (stop < 0) {
       this.max32AllocSize = size;
       stats.rangeAllocFailures++;
       return null;
     }
-    const h = stop.pfnLo < limitPfn ? stop.pfnLo : limitPfn;
+    const tree = this.tree;
+    const stopLo = tree.pfnLo(stop);
+    const h = stopLo < limitPfn ? stopLo : limitPfn;
     const newPfn = alignDown(h - size, align);
-    const node = this.newIova(newPfn, newPfn + size - 1);
+    const newHi = newPfn + size - 1;
+    const id = this.newIova(newPfn, newHi);
     // The new range lies between rb_prev(stop) and stop.
-    this.insertBetween(node, stop.prev, stop);
+    stats.inserts++;
+    const pos = tree.insertBefore(stop, newPfn, newHi, id);
     // __cached_rbnode_insert_update()
-    if (node.pfnHi < dma32) this.cached32Node = node;
-    else this.cachedNode = node;
-    return node;
+    if (newHi < dma32) {
+      this.cached32Id = id;
+      this.cached32Pos = pos;
+    } else {
+      this.cachedId = id;
+      this.cachedPos = pos;
+    }
+    return this.nodes.handles[id];
+  }
+
+  /** The allocation walk from position `curr`: the stop position, or -1 when it failed. */
+  private walk(
+    curr: number,
+    size: number,
+    align: number,
+    limitPfn: number,
+    lowPfn: number,
+  ): number {
+    return this.literalWalk
+      ? this.walkLiteral(curr, size, align, limitPfn, lowPfn)
+      : this.walkAugmented(curr, size, align, limitPfn, lowPfn);
   }
 
   /**
    * The kernel's do/while walk, one rb_prev() per step: from `curr` down, high = min(high,
    * curr.pfn_lo), candidate = (high - size) aligned down, until the candidate lies above the
    * previous node's pfn_hi, there is no previous node, or the candidate drops below `lowPfn`.
-   * @returns the node the new range goes right below, or null when the walk failed
+   * @returns the position the new range goes right below, or -1 when the walk failed
    */
   private walkLiteral(
-    curr: Iova,
+    curr: number,
     size: number,
     align: number,
     limitPfn: number,
     lowPfn: number,
-  ): Iova | null {
+  ): number {
+    const tree = this.tree;
     let high = limitPfn;
-    let newPfn: number;
     let steps = 0;
     for (let c = curr; ;) {
-      if (c.pfnLo < high) high = c.pfnLo;
-      newPfn = alignDown(high - size, align);
+      const lo = tree.pfnLo(c);
+      if (lo < high) high = lo;
+      const newPfn = alignDown(high - size, align);
       steps++;
-      const p = c.prev;
-      if (p === null || newPfn > p.pfnHi || newPfn < lowPfn) {
+      const p = tree.prev(c);
+      if (p < 0 || newPfn > tree.pfnHi(p) || newPfn < lowPfn) {
         this.stats.walkSteps += steps;
-        return high < size || newPfn < lowPfn ? null : c;
+        return high < size || newPfn < lowPfn ? -1 : c;
       }
       c = p;
     }
@@ -347,178 +399,123 @@ export class IovaDomain {
    * first node c (descending from `curr`) where either the candidate below min(limit, c.pfn_lo)
    * clears c's predecessor (a "fit") or drops below `lowPfn` (a failure). Nodes at or above the
    * limit all share one candidate, so their first fit is the successor of the highest node ending
-   * below it; below the limit a fit is a node whose cap[] for the request's alignment is at
-   * least `size`, and the subtree maxima let the search skip subtrees without one. The failure
-   * point is a plain key search. Cost: O(log n) for alignments up to 2^(CAP_ORDERS-1) pages.
-   * stats.walkSteps still counts the kernel's steps, from the ranks of the start and stop nodes.
+   * below it. Below the limit the candidate drops below `lowPfn` exactly at the nodes whose
+   * pfn_lo is below lowKey = align_up(lowPfn) + size, so the walk stops at the first fit at or
+   * above lowKey (the tree's gap search) or else at the last node below lowKey (a key search).
+   * Cost: O(log n) for alignments up to 128 pages (see IovaTree.fitBelow()). stats.walkSteps
+   * still counts the kernel's steps: the gap search counts the nodes it passes over; otherwise
+   * they come from the ranks of the start and stop nodes.
    */
   private walkAugmented(
-    curr: Iova,
+    curr: number,
     size: number,
     align: number,
     limitPfn: number,
     lowPfn: number,
-  ): Iova | null {
+  ): number {
+    const tree = this.tree;
     let top = curr;
-    let stop: Iova | null = null;
-    if (curr.pfnLo >= limitPfn) {
+    let stop = -1;
+    let steps = -1;
+    if (tree.pfnLo(curr) >= limitPfn) {
       // every node here has high = limit and the same candidate
       const cand = alignDown(limitPfn - size, align);
       if (limitPfn < size || cand < lowPfn) {
         stop = curr;
       } else {
-        const q = this.lastWith((n) => n.pfnHi < cand);
-        const c = q === null ? this.first() : (q.next as Iova);
-        if (c.pfnLo >= limitPfn) stop = c;
-        else top = this.lastWith((n) => n.pfnLo < limitPfn) as Iova;
+        const q = tree.lastEndingBelow(cand);
+        const c = q < 0 ? tree.first() : tree.next(q);
+        if (tree.pfnLo(c) >= limitPfn) stop = c;
+        else top = tree.lastBelow(limitPfn);
       }
     }
-    if (stop === null) {
-      // below the limit: high = c.pfn_lo; the candidate is below lowPfn once
-      // c.pfn_lo - size < lowPfn rounded up to the alignment
+    if (stop < 0) {
       const lowKey = alignUp(lowPfn, align) + size;
-      let lowStop: Iova | null = top.pfnLo < lowKey ? top : null;
-      if (lowStop === null) lowStop = this.lastWith((n) => n.pfnLo < lowKey);
-      const minLo = lowStop === null ? -Infinity : lowStop.pfnLo;
-      const fit = this.fitBelow(top, size, align, minLo);
-      stop = fit !== null && (lowStop === null || fit.pfnLo > lowStop.pfnLo) ? fit : lowStop;
-      if (stop === null) throw new Error('iova: walk found neither a fit nor a low stop');
+      stop = tree.fitBelow(top, size, align, lowKey);
+      // the common case: the search counted the nodes the walk steps over
+      if (stop >= 0 && top === curr) steps = tree.passed + 1;
+      else if (stop < 0) stop = tree.pfnLo(top) < lowKey ? top : tree.lastBelow(lowKey);
+      if (stop < 0) throw new Error('iova: walk found neither a fit nor a low stop');
     }
-    this.stats.walkSteps += this.rank(curr) - this.rank(stop) + 1;
-    const h = stop.pfnLo < limitPfn ? stop.pfnLo : limitPfn;
+    this.stats.walkSteps += steps >= 0 ? steps : tree.rank(curr) - tree.rank(stop) + 1;
+    const stopLo = tree.pfnLo(stop);
+    const h = stopLo < limitPfn ? stopLo : limitPfn;
     const newPfn = alignDown(h - size, align);
-    return h < size || newPfn < lowPfn ? null : stop;
+    return h < size || newPfn < lowPfn ? -1 : stop;
   }
 
-  /** Does a range of `size` fit right below `n` (below the limit: high = n.pfn_lo)? */
-  private fitsBelow(n: Iova, size: number, align: number): boolean {
-    if (n.cap[capOrder(align)] < size) return false;
-    const p = n.prev;
-    return p === null || alignDown(n.pfnLo - size, align) > p.pfnHi;
-  }
-
-  /** The first node from `top` downwards (pfn_lo >= minLo) below which the range fits. */
-  private fitBelow(top: Iova, size: number, align: number, minLo: number): Iova | null {
-    if (top.pfnLo < minLo) return null;
-    if (this.fitsBelow(top, size, align)) return top;
-    let r = this.fitInSubtree(top.left, size, align, minLo);
-    if (r !== null) return r;
-    for (let x = top, g = x.parent; g !== null; x = g, g = g.parent) {
-      if (g.right !== x) continue;
-      if (g.pfnLo < minLo) return null;
-      if (this.fitsBelow(g, size, align)) return g;
-      r = this.fitInSubtree(g.left, size, align, minLo);
-      if (r !== null) return r;
+  /**
+   * The tree position of a live node: `hint` if the node is still there (the tree clears the
+   * slots it vacates, so a slot holding the node is its position), else by descent, O(log n).
+   */
+  private posOf(id: number, hint = -1): number {
+    if (this.tree.idAt(hint) === id) return hint;
+    const range = this.nodes.range;
+    const e = this.tree.find(range[2 * id]);
+    if (e < 0 || this.tree.id(e) !== id) {
+      throw new Error(`iova: [${range[2 * id]}, ${range[2 * id + 1]}] is not in the tree (freed?)`);
     }
-    return null;
-  }
-
-  /** The highest node of a subtree (pfn_lo >= minLo) below which the range fits. */
-  private fitInSubtree(n: Iova | null, size: number, align: number, minLo: number): Iova | null {
-    const k = CAP_ORDERS + capOrder(align);
-    while (n !== null && n.cap[k] >= size) {
-      if (n.pfnLo < minLo) {
-        n = n.right;
-        continue;
-      }
-      const r = this.fitInSubtree(n.right, size, align, minLo);
-      if (r !== null) return r;
-      if (this.fitsBelow(n, size, align)) return n;
-      n = n.left;
-    }
-    return null;
-  }
-
-  /** The last node in order satisfying a predicate that holds for a prefix of the order. */
-  private lastWith(pred: (n: Iova) => boolean): Iova | null {
-    let n = this.root;
-    let best: Iova | null = null;
-    while (n !== null) {
-      if (pred(n)) {
-        best = n;
-        n = n.right;
-      } else n = n.left;
-    }
-    return best;
-  }
-
-  /** rb_first() */
-  private first(): Iova {
-    let n = this.root as Iova;
-    while (n.left !== null) n = n.left;
-    return n;
-  }
-
-  /** Nodes before `x` in order. O(log n) from the subtree counts. */
-  private rank(x: Iova): number {
-    let r = x.left === null ? 0 : x.left.cnt;
-    for (let c = x, g = c.parent; g !== null; c = g, g = g.parent) {
-      if (g.right === c) r += (g.left === null ? 0 : g.left.cnt) + 1;
-    }
-    return r;
+    return e;
   }
 
   /**
    * iova_find_limit(): where the retry walk starts: the anchor for limits above 4 GiB, else the
    * lowest node reaching `limitPfn` (exclusive limit), so that everything below the limit lies
-   * to its left. O(log n).
+   * before it. O(log n).
    */
-  private iovaFindLimit(limitPfn: number): Iova {
-    if (limitPfn > this.dma32bitPfn) return this.anchor;
-    let n = this.root;
-    let best: Iova = this.anchor;
-    while (n !== null) {
-      if (n.pfnHi >= limitPfn) {
-        best = n;
-        n = n.left;
-      } else n = n.right;
-    }
-    return best;
+  private iovaFindLimit(limitPfn: number): number {
+    if (limitPfn > this.dma32bitPfn) return this.tree.last();
+    return this.tree.firstReaching(limitPfn);
   }
 
-  /**
-   * find_iova(): the live range containing `pfn`, or null. A range's first pfn is looked up in
-   * a map (same answer, no descent); any other pfn by descent, O(log n).
-   */
+  /** find_iova(): the live range containing `pfn`, or null. O(log n). */
   findIova(pfn: number): Iova | null {
     this.stats.lookups++;
-    const hit = this.byPfnLo.get(pfn);
-    if (hit !== undefined) return hit;
-    let n = this.root;
-    while (n !== null) {
-      if (pfn < n.pfnLo) n = n.left;
-      else if (pfn > n.pfnHi) n = n.right;
-      else return n;
-    }
-    return null;
+    const e = this.tree.find(pfn);
+    return e < 0 ? null : this.at(e);
   }
 
   /** __free_iova(): removes a node found earlier. */
   freeIovaNode(iova: Iova): void {
     if (iova === this.anchor) throw new Error('__free_iova: the anchor is not a range');
-    this.removeIova(iova);
+    this.removeIova(this.posOf(iova.id));
   }
 
   /** free_iova(): frees the range containing `pfn`; nothing if there is none. */
   freeIova(pfn: number): void {
-    const iova = this.findIova(pfn);
-    if (iova !== null && iova !== this.anchor) this.removeIova(iova);
+    this.stats.lookups++;
+    const e = this.tree.find(pfn);
+    if (e >= 0 && this.tree.id(e) !== this.anchor.id) this.removeIova(e);
   }
 
   /**
-   * remove_iova() with __cached_rbnode_delete_update(): a cached node at or below the freed
-   * range moves up to rb_next(free); freeing anything starting below 4 GiB resets
-   * max32_alloc_size, since a 32-bit request of any size may fit again.
+   * remove_iova() with __cached_rbnode_delete_update(), of the range at position `e`: a cached
+   * node at or below the freed range moves up to rb_next(free); freeing anything starting below
+   * 4 GiB resets max32_alloc_size, since a 32-bit request of any size may fit again.
    */
-  private removeIova(free: Iova): void {
+  private removeIova(e: number): void {
+    const tree = this.tree;
+    // the range from the tree, not its Iova (scattered in memory, not needed here)
+    const id = tree.id(e);
+    const lo = tree.pfnLo(e);
+    const hi = tree.pfnHi(e);
     const dma32 = this.dma32bitPfn;
-    const c32 = this.cached32Node;
-    if (free === c32 || (free.pfnHi < dma32 && free.pfnLo >= c32.pfnLo)) {
-      this.cached32Node = free.next as Iova;
+    const range = this.nodes.range;
+    const c32 = this.cached32Id;
+    // the anchor is never freed, so there is a next node; it moves down into e if it shared
+    // the leaf, and posOf() checks the hint
+    if (id === c32 || (hi < dma32 && lo >= range[2 * c32])) {
+      this.cached32Id = tree.id(tree.next(e));
+      this.cached32Pos = e;
     }
-    if (free.pfnLo < dma32) this.max32AllocSize = dma32;
-    if (free.pfnLo >= this.cachedNode.pfnLo) this.cachedNode = free.next as Iova;
-    this.erase(free);
+    if (lo < dma32) this.max32AllocSize = dma32;
+    if (lo >= range[2 * this.cachedId]) {
+      this.cachedId = tree.id(tree.next(e));
+      this.cachedPos = e;
+    }
+    this.stats.erases++;
+    tree.erase(e);
+    this.spare.push(id);
   }
 
   /**
@@ -539,29 +536,23 @@ export class IovaDomain {
     ) {
       throw new RangeError(`reserve_iova: bad range [${pfnLo}, ${pfnHi}]`);
     }
-    // first node with pfn_hi >= pfnLo
-    let n = this.root;
-    let node: Iova | null = null;
-    while (n !== null) {
-      if (n.pfnHi >= pfnLo) {
-        node = n;
-        n = n.left;
-      } else n = n.right;
-    }
-    for (; node !== null && node.pfnLo <= pfnHi && node !== this.anchor; node = node.next) {
+    const tree = this.tree;
+    // from the first node with pfn_hi >= pfnLo
+    for (let e = tree.firstReaching(pfnLo); e >= 0 && tree.pfnLo(e) <= pfnHi; e = tree.next(e)) {
+      const node = this.at(e);
+      if (node === this.anchor) break;
       // __adjust_overlap_range()
       if (pfnLo < node.pfnLo) {
-        this.byPfnLo.delete(node.pfnLo);
-        node.pfnLo = pfnLo;
-        this.byPfnLo.set(pfnLo, node);
-        this.setGap(node);
+        this.nodes.range[2 * node.id] = pfnLo;
+        tree.setPfnLo(e, pfnLo);
       }
       if (pfnHi > node.pfnHi) pfnLo = node.pfnHi + 1;
       if (pfnLo >= node.pfnLo && pfnHi <= node.pfnHi) return node;
     }
-    const iova = this.newIova(pfnLo, pfnHi);
-    this.insertNode(iova);
-    return iova;
+    const id = this.newIova(pfnLo, pfnHi);
+    this.stats.inserts++;
+    tree.insert(pfnLo, pfnHi, id);
+    return this.nodes.handles[id];
   }
 
   /**
@@ -658,12 +649,14 @@ export class IovaDomain {
   /** iova_magazine_free_pfns(): every pfn of the magazine back to the tree. */
   private iovaMagazineFreePfns(mag: IovaMagazine): void {
     for (let i = 0; i < mag.size; i++) {
-      const iova = this.findIova(mag.pfns[i]);
-      if (iova === null || iova === this.anchor) {
+      // private_find_iova(), counted as a find_iova()
+      this.stats.lookups++;
+      const e = this.tree.find(mag.pfns[i]);
+      if (e < 0 || this.at(e) === this.anchor) {
         this.log?.warn(undefined, 'WARNING: at drivers/iommu/iova.c iova_magazine_free_pfns');
         continue;
       }
-      this.removeIova(iova);
+      this.removeIova(e);
     }
     mag.size = 0;
   }
@@ -698,296 +691,59 @@ export class IovaDomain {
   }
 
   /** Live ranges in the tree, reserved ones included, the anchor not. O(1). */
+  /** Live ranges in the tree, reserved ones included, the anchor not. O(1). */
   get liveRanges(): number {
-    return this.count - 1;
+    return this.tree.count - 1;
   }
 
   /** Every live range in order (the anchor excluded); O(n), for tests and dumps. */
   ranges(): { pfnLo: number; pfnHi: number }[] {
     const out: { pfnLo: number; pfnHi: number }[] = [];
-    let n = this.root;
-    while (n !== null && n.left !== null) n = n.left;
-    for (; n !== null && n !== this.anchor; n = n.next)
-      out.push({ pfnLo: n.pfnLo, pfnHi: n.pfnHi });
+    const tree = this.tree;
+    for (let e = tree.first(); e >= 0 && this.at(e) !== this.anchor; e = tree.next(e)) {
+      out.push({ pfnLo: tree.pfnLo(e), pfnHi: tree.pfnHi(e) });
+    }
     return out;
   }
 
   /**
-   * Checks the tree's invariants (order without overlap, heap priorities, parent links, prev/next
-   * threads, the anchor last, the node count); throws on the first violation. O(n), for tests.
+   * Checks the tree's invariants (see IovaTree.check()), that every range's Iova matches it and
+   * appears once, that the anchor is last and the cached nodes are live; throws on the first
+   * violation. O(n), for tests.
    */
   checkTree(): void {
-    let seen = 0;
-    const walk = (n: Iova | null, parent: Iova | null, lo: number, hi: number): void => {
-      if (n === null) return;
-      seen++;
-      if (n.parent !== parent) throw new Error(`iova tree: bad parent at ${n.pfnLo}`);
-      if (n.pfnLo < lo || n.pfnHi > hi || n.pfnLo > n.pfnHi) {
-        throw new Error(`iova tree: [${n.pfnLo}, ${n.pfnHi}] out of order or overlapping`);
+    const tree = this.tree;
+    tree.check();
+    const seen = new Set<Iova>();
+    let last = -1;
+    for (let e = tree.first(); e >= 0; last = e, e = tree.next(e)) {
+      const n = this.at(e);
+      if (n.pfnLo !== tree.pfnLo(e) || n.pfnHi !== tree.pfnHi(e) || seen.has(n)) {
+        throw new Error(`iova tree: node [${n.pfnLo}, ${n.pfnHi}] does not match its range`);
       }
-      if (parent !== null && n.prio > parent.prio) throw new Error('iova tree: heap order broken');
-      walk(n.left, n, lo, n.pfnLo - 1);
-      walk(n.right, n, n.pfnHi + 1, hi);
-      const before = [...n.cap, n.cnt].join();
-      setCaps(n);
-      pull(n);
-      if ([...n.cap, n.cnt].join() !== before) {
-        throw new Error(`iova tree: stale gap figures or count at ${n.pfnLo}`);
-      }
-    };
-    walk(this.root, null, -Infinity, Infinity);
-    if (seen !== this.count) throw new Error(`iova tree: ${seen} nodes, count says ${this.count}`);
-    let n = this.root;
-    while (n !== null && n.left !== null) n = n.left;
-    let k = 0;
-    for (let prev: Iova | null = null; n !== null; prev = n, n = n.next) {
-      if (n.prev !== prev) throw new Error(`iova tree: bad prev thread at ${n.pfnLo}`);
-      if (prev !== null && prev.pfnHi >= n.pfnLo)
-        throw new Error('iova tree: threads out of order');
-      k++;
-      if (n.next === null && n !== this.anchor) throw new Error('iova tree: anchor is not last');
+      seen.add(n);
     }
-    if (k !== this.count) throw new Error(`iova tree: threads reach ${k} of ${this.count} nodes`);
+    if (last < 0 || this.at(last) !== this.anchor) throw new Error('iova tree: anchor is not last');
+    if (seen.size !== tree.count)
+      throw new Error(`iova tree: ${seen.size} of ${tree.count} ranges`);
+    this.posOf(this.cachedId);
+    this.posOf(this.cached32Id);
   }
 
-  // ---- the ordered tree (treap) ---------------------------------------------------------
-
-  private count = 1;
-
-  /** alloc_iova_mem(): a node for [pfnLo, pfnHi], recycled if one is spare. */
-  private newIova(pfnLo: number, pfnHi: number): Iova {
-    const n = this.spare.pop();
-    if (n === undefined) return new Iova(pfnLo, pfnHi, this.nextPrio());
-    n.pfnLo = pfnLo;
-    n.pfnHi = pfnHi;
-    n.prio = this.nextPrio();
-    n.cnt = 1;
-    return n;
+  /** The Iova of the range at a tree position. */
+  private at(e: number): Iova {
+    return this.nodes.handles[this.tree.id(e)];
   }
 
-  /** xorshift32: treap priorities. */
-  private nextPrio(): number {
-    let x = this.rng;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.rng = x;
-    return x >>> 0;
+  /** alloc_iova_mem(): a node id for [pfnLo, pfnHi], recycled if one is spare. */
+  private newIova(pfnLo: number, pfnHi: number): number {
+    const nodes = this.nodes;
+    let id = this.spare.pop();
+    if (id === undefined) id = nodes.add().id;
+    nodes.range[2 * id] = pfnLo;
+    nodes.range[2 * id + 1] = pfnHi;
+    return id;
   }
-
-  /** Inserts a node whose in-order neighbours are known: pred (may be null) and succ. O(1)+rebalance. */
-  private insertBetween(node: Iova, pred: Iova | null, succ: Iova): void {
-    this.stats.inserts++;
-    this.count++;
-    this.byPfnLo.set(node.pfnLo, node);
-    // succ.left is empty, or pred is the rightmost node of succ's left subtree.
-    if (succ.left === null) {
-      succ.left = node;
-      node.parent = succ;
-    } else {
-      const p = pred as Iova;
-      p.right = node;
-      node.parent = p;
-    }
-    node.prev = pred;
-    node.next = succ;
-    if (pred !== null) pred.next = node;
-    succ.prev = node;
-    setCaps(node);
-    setCaps(succ);
-    pull(node);
-    // succ is an ancestor of the new leaf: one pass up fixes both
-    this.fixPath(node.parent, 1, succ);
-    this.bubbleUp(node);
-  }
-
-  /** iova_insert_rbtree() from the root. */
-  private insertNode(node: Iova): void {
-    let n = this.root as Iova;
-    let pred: Iova | null = null;
-    let succ: Iova | null = null;
-    const key = node.pfnLo;
-    for (;;) {
-      if (key < n.pfnLo) {
-        succ = n;
-        if (n.left === null) break;
-        n = n.left;
-      } else if (key > n.pfnLo) {
-        pred = n;
-        if (n.right === null) break;
-        n = n.right;
-      } else {
-        throw new Error(`iova_insert_rbtree: pfn ${key} already in the tree`);
-      }
-    }
-    // the anchor is the maximum, so a successor always exists
-    this.insertBetween(node, pred, succ as Iova);
-  }
-
-  /** Recomputes a node's gap after its predecessor or pfn_lo changed, and the maxima above it. */
-  private setGap(n: Iova): void {
-    setCaps(n);
-    this.fixPath(n, 0, n);
-  }
-
-  /**
-   * After a change at `n` (and below): recomputes the gap maxima upwards, stopping once a node's
-   * maxima come out unchanged (nothing above can change then) but not before `through` is done,
-   * and adds `dcnt` to the node count of every node from `n` up.
-   */
-  private fixPath(n: Iova | null, dcnt: number, through: Iova | null): void {
-    let caps = true;
-    for (; n !== null; n = n.parent) {
-      if (caps) {
-        const changed = pullCaps(n);
-        if (n === through) through = null;
-        caps = changed || through !== null;
-      }
-      n.cnt += dcnt;
-      if (!caps && dcnt === 0) return;
-    }
-  }
-
-  private bubbleUp(x: Iova): void {
-    for (let p = x.parent; p !== null && p.prio < x.prio; p = x.parent) {
-      if (p.left === x) this.rotateRight(p);
-      else this.rotateLeft(p);
-    }
-  }
-
-  /** p's left child x takes p's place. */
-  private rotateRight(p: Iova): void {
-    const x = p.left as Iova;
-    const b = x.right;
-    p.left = b;
-    if (b !== null) b.parent = p;
-    this.replaceChild(p, x);
-    x.right = p;
-    p.parent = x;
-    pull(p);
-    pull(x);
-  }
-
-  /** p's right child x takes p's place. */
-  private rotateLeft(p: Iova): void {
-    const x = p.right as Iova;
-    const b = x.left;
-    p.right = b;
-    if (b !== null) b.parent = p;
-    this.replaceChild(p, x);
-    x.left = p;
-    p.parent = x;
-    pull(p);
-    pull(x);
-  }
-
-  private replaceChild(old: Iova, x: Iova | null): void {
-    const g = old.parent;
-    if (x !== null) x.parent = g;
-    if (g === null) this.root = x;
-    else if (g.left === old) g.left = x;
-    else g.right = x;
-  }
-
-  /** rb_erase(): rotates the node down to a leaf, by child priority, and unlinks it. */
-  private erase(node: Iova): void {
-    this.stats.erases++;
-    this.count--;
-    for (;;) {
-      const l = node.left;
-      const r = node.right;
-      if (l === null || r === null) {
-        const parent = node.parent;
-        this.replaceChild(node, l === null ? r : l);
-        this.fixPath(parent, -1, null);
-        break;
-      }
-      if (l.prio > r.prio) this.rotateRight(node);
-      else this.rotateLeft(node);
-    }
-    const pr = node.prev;
-    const nx = node.next;
-    if (pr !== null) pr.next = nx;
-    if (nx !== null) {
-      nx.prev = pr;
-      this.setGap(nx);
-    }
-    node.left = node.right = node.parent = node.prev = node.next = null;
-    this.byPfnLo.delete(node.pfnLo);
-    this.spare.push(node);
-  }
-}
-
-/** The cap[] index for an alignment: its order, at most CAP_ORDERS - 1. */
-function capOrder(align: number): number {
-  return align >= 1 << (CAP_ORDERS - 1) ? CAP_ORDERS - 1 : 31 - Math.clz32(align);
-}
-
-/** A node's own cap[] from its predecessor (see Iova.cap). */
-function setCaps(n: Iova): void {
-  const cap = n.cap;
-  const p = n.prev;
-  if (p === null) {
-    for (let k = 0; k < CAP_ORDERS; k++) cap[k] = Infinity;
-    return;
-  }
-  const gs = p.pfnHi + 1;
-  const top = n.pfnLo;
-  for (let k = 0, a = 1; k < CAP_ORDERS; k++, a *= 2) {
-    const m = gs % a;
-    cap[k] = top - (m === 0 ? gs : gs - m + a);
-  }
-}
-
-/** Recomputes a node's subtree maxima from its children; true if any changed. */
-function pullCaps(n: Iova): boolean {
-  const cap = n.cap;
-  const l = n.left;
-  const r = n.right;
-  const lc = l === null ? cap : l.cap;
-  const rc = r === null ? cap : r.cap;
-  const lo = l === null ? 0 : CAP_ORDERS;
-  const ro = r === null ? 0 : CAP_ORDERS;
-  let changed = false;
-  for (let k = 0; k < CAP_ORDERS; k++) {
-    let m = cap[k];
-    const a = lc[lo + k];
-    const b = rc[ro + k];
-    if (a > m) m = a;
-    if (b > m) m = b;
-    if (cap[CAP_ORDERS + k] !== m) {
-      cap[CAP_ORDERS + k] = m;
-      changed = true;
-    }
-  }
-  return changed;
-}
-
-/** Recomputes a node's subtree maxima and count from its children. */
-function pull(n: Iova): void {
-  const cap = n.cap;
-  const l = n.left;
-  const r = n.right;
-  let c = 1;
-  if (l === null && r === null) {
-    for (let k = 0; k < CAP_ORDERS; k++) cap[CAP_ORDERS + k] = cap[k];
-  } else {
-    const lc = l === null ? cap : l.cap;
-    const rc = r === null ? cap : r.cap;
-    const lo = l === null ? 0 : CAP_ORDERS;
-    const ro = r === null ? 0 : CAP_ORDERS;
-    for (let k = 0; k < CAP_ORDERS; k++) {
-      let m = cap[k];
-      const a = lc[lo + k];
-      const b = rc[ro + k];
-      if (a > m) m = a;
-      if (b > m) m = b;
-      cap[CAP_ORDERS + k] = m;
-    }
-    if (l !== null) c += l.cnt;
-    if (r !== null) c += r.cnt;
-  }
-  n.cnt = c;
 }
 
 /**

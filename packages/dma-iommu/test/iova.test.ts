@@ -108,14 +108,20 @@ describe('§4.5 IOVA domain init and tree allocation (__alloc_and_insert_iova_ra
     d.reserveIova(5, 15);
     d.reserveIova(20, 25);
     // [10, 30]: [5,15] keeps; [20,25] extends down to 16; the rest [26, 30] is a new node.
-    d.reserveIova(10, 30);
+    const last = d.reserveIova(10, 30);
     expect(d.ranges()).toEqual([
       { pfnLo: 5, pfnHi: 15 },
       { pfnLo: 16, pfnHi: 25 },
       { pfnLo: 26, pfnHi: 30 },
     ]);
-    // fully inside an existing node: nothing new
-    d.reserveIova(17, 19);
+    // the node returned covers the end of the request; the extended node's struct iova shows
+    // its new pfn_lo to find_iova() of any of its pfns
+    expect([last.pfnLo, last.pfnHi]).toEqual([26, 30]);
+    expect([d.findIova(16)?.pfnLo, d.findIova(20)?.pfnLo, d.findIova(25)?.pfnHi]).toEqual([
+      16, 16, 25,
+    ]);
+    // fully inside an existing node: nothing new, the covering node comes back
+    expect(d.reserveIova(17, 19).pfnLo).toBe(16);
     expect(d.liveRanges).toBe(3);
     d.checkTree();
   });
@@ -410,6 +416,64 @@ describe('§4.5 allocator properties', () => {
         fastD.checkTree();
       }),
       { seed: SEED, numRuns: 300 },
+    );
+  });
+  it(`on a tree several levels deep the search still places every range where the walk does, also above 128-page alignment (seed ${SEED})`, () => {
+    // The tree keeps 32 ranges per leaf and 32 children per node, so more than 32 * 32 = 1024
+    // live ranges need internal nodes below the root: the search then climbs and descends
+    // through them. Sizes up to 300 pages include alignments of 256 and 512 pages, above the
+    // 128 pages the tree keeps gap figures for (they only bound the search there). Phases: fill
+    // to 2500 ranges, churn, free nine in ten (leaves and nodes merge, the root shrinks), churn.
+    // 2500 ranges of ~60 pages on average, plus alignment, crowd the 1 GiB space below SPACE,
+    // so requests also fail there and take the retry path (and max32_alloc_size); a quarter go
+    // to the top of a 48-bit space instead.
+    const SPACE = 2 ** 18 - 1; // 1 GiB of 4 KiB pages, below the 32-bit boundary
+    const LIMITS = [SPACE, SPACE, 2 ** 17 - 1, 2 ** 36 - 1];
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 0x7fffffff }), (seed) => {
+        let x = seed;
+        const rnd = (n: number): number => {
+          x ^= x << 13;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          return (x >>> 0) % n;
+        };
+        const fastD = new IovaDomain(4096, 1);
+        const walkD = new IovaDomain(4096, 1, { literalWalk: true });
+        for (const d of [fastD, walkD]) d.reserveIova(0x18000, 0x1bfff);
+        const live: number[] = [];
+        const alloc = (): void => {
+          const size = rnd(5) === 0 ? 65 + rnd(236) : 1 + rnd(64);
+          const lim = LIMITS[rnd(LIMITS.length)];
+          const aligned = rnd(8) !== 0;
+          const a = fastD.allocIova(size, lim, aligned);
+          const b = walkD.allocIova(size, lim, aligned);
+          if (a?.pfnLo !== b?.pfnLo || fastD.max32AllocSize !== walkD.max32AllocSize) {
+            throw new Error(`${size} pages below ${lim}: ${a?.pfnLo} != walk ${b?.pfnLo}`);
+          }
+          if (a) live.push(a.pfnLo);
+        };
+        const free = (): void => {
+          const i = rnd(live.length);
+          const pfn = live[i];
+          live[i] = live[live.length - 1];
+          live.pop();
+          fastD.freeIova(pfn);
+          walkD.freeIova(pfn);
+        };
+        while (live.length < 2500) alloc();
+        fastD.checkTree();
+        for (let i = 0; i < 1500; i++) (rnd(2) === 0 ? alloc : free)();
+        fastD.checkTree();
+        while (live.length > 250) free();
+        fastD.checkTree();
+        for (let i = 0; i < 1000; i++) (rnd(3) === 0 ? free : alloc)();
+        // the kernel's step count is reproduced from the search's counts and from ranks
+        expect(fastD.stats.walkSteps).toBe(walkD.stats.walkSteps);
+        expect(fastD.ranges()).toEqual(walkD.ranges());
+        fastD.checkTree();
+      }),
+      { seed: SEED, numRuns: 3 },
     );
   });
 });

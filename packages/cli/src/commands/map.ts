@@ -28,6 +28,7 @@ import {
   sgSetPage,
   Swiotlb,
   SgTable,
+  type DmaMapOps,
   type KernelLogEntry,
   type StrategyDescriptor,
 } from '@dmasim/core';
@@ -52,6 +53,18 @@ export interface MapEntryJson {
   aboveDmaMask?: true;
 }
 
+/** The IOVA range a mapping took, when the design allocates one (dma-iommu). */
+export interface MapIovaJson {
+  /** First IOVA. */
+  start: string;
+  /** Last IOVA (inclusive). */
+  end: string;
+  /** IOMMU pages (granules) in the range, seg-boundary padding included. */
+  granules: number;
+  /** The granule in bytes. */
+  granule: number;
+}
+
 export interface MapResultJson {
   strategy: string;
   /** dma_map_sgtable()'s result: 0 or -errno. */
@@ -60,6 +73,8 @@ export interface MapResultJson {
   error?: string;
   /** sgt->nents after mapping (0 on failure) */
   nents: number;
+  /** Present when the design allocated an IOVA range for the list. */
+  iova?: MapIovaJson;
   entries: MapEntryJson[];
   /** Kernel log lines from the mapping and unmapping (DMA-API debug reports included). */
   messages: string[];
@@ -67,6 +82,18 @@ export interface MapResultJson {
 
 function hex(n: number): string {
   return `0x${n.toString(16)}`;
+}
+
+/** The IOVA range the ops report for the last map_sg (dma-iommu), if they report one. */
+function lastIova(ops: DmaMapOps): MapIovaJson | undefined {
+  const r = ops.lastMapSgIova?.();
+  if (!r) return undefined;
+  return {
+    start: hex(r.iova),
+    end: hex(r.iova + r.size - 1),
+    granules: r.size / r.granule,
+    granule: r.granule,
+  };
 }
 
 function logLine(e: KernelLogEntry): string {
@@ -101,6 +128,7 @@ export function mapWithStrategy(input: SglInput, strategy: StrategyDescriptor): 
 
   const ret = dmaMapSgtable(dev, sgt, input.direction);
   const entries: MapEntryJson[] = [];
+  const iova = ret === 0 ? lastIova(dev.dmaOps) : undefined;
   if (ret === 0) {
     const swiotlb = c.isBound(Swiotlb) ? c.get(Swiotlb) : undefined;
     for (const s of sgEntries(sgt.sgl, sgt.nents)) {
@@ -123,6 +151,7 @@ export function mapWithStrategy(input: SglInput, strategy: StrategyDescriptor): 
     strategy: strategy.id,
     ret,
     nents: ret === 0 ? sgt.nents : 0,
+    ...(iova ? { iova } : {}),
     entries,
     messages: log.messages().slice(boot).map(logLine),
   };
@@ -175,7 +204,15 @@ function renderResult(
   const title = d.title.startsWith(`${d.id}:`) ? d.title : `${d.id}: ${d.title}`;
   const lines = ['', heading(c, title)];
   if (r.ret === 0) {
-    lines.push(`  ${c.green('dma_map_sgtable: 0')}, ${r.nents} DMA entries`);
+    const n = input.entries.length;
+    const merged = r.nents < n ? ` (merged from ${n})` : '';
+    lines.push(`  ${c.green('dma_map_sgtable: 0')}, ${r.nents} DMA entries${merged}`);
+    if (r.iova) {
+      const g = r.iova.granules;
+      lines.push(
+        `  IOVA range ${r.iova.start}-${r.iova.end} (${g} granule${g === 1 ? '' : 's'} of ${r.iova.granule / 1024} KiB)`,
+      );
+    }
     const rows: Cell[][] = [['#', 'dma address', 'dma length', ''].map((t) => cell(t, c.dim))];
     r.entries.forEach((e, i) => {
       rows.push([
@@ -221,6 +258,7 @@ Input (YAML or JSON):
 Examples:
   $ dmasim map examples/sgl/nic-reads-cmb.yaml
   $ dmasim map examples/sgl/nic-reads-cmb.yaml --strategy dma-direct --json
+  $ dmasim map examples/sgl/nic-gather-iommu.yaml --strategy dma-iommu
 
 Exit status: 0 success (whatever the mapping returned), 1 invalid input (file:line:column:
 message), 2 usage error.`;

@@ -869,6 +869,7 @@ export class DmaApiDebugOps implements DmaMapOps {
   maxMappingSize?: DmaMapOps['maxMappingSize'];
   optMappingSize?: DmaMapOps['optMappingSize'];
   getMergeBoundary?: DmaMapOps['getMergeBoundary'];
+  lastMapSgIova?: DmaMapOps['lastMapSgIova'];
 
   constructor(
     readonly inner: DmaMapOps,
@@ -887,6 +888,7 @@ export class DmaApiDebugOps implements DmaMapOps {
     if (inner.maxMappingSize) this.maxMappingSize = inner.maxMappingSize.bind(inner);
     if (inner.optMappingSize) this.optMappingSize = inner.optMappingSize.bind(inner);
     if (inner.getMergeBoundary) this.getMergeBoundary = inner.getMergeBoundary.bind(inner);
+    if (inner.lastMapSgIova) this.lastMapSgIova = inner.lastMapSgIova.bind(inner);
   }
 
   /** dma_map_phys(): ops, then debug_dma_map_phys(). */

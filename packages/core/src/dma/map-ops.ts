@@ -54,6 +54,18 @@ export interface DmaDebugHooks {
   debugDriverUnbound?(dev: DmaDevice, driver: string): void;
 }
 
+/** An IOVA range a translating design allocated for one mapping (model introspection). */
+export interface DmaIovaRange {
+  /** dev_name() of the device. */
+  readonly device: string;
+  /** First IOVA of the range. */
+  readonly iova: number;
+  /** Bytes allocated: whole granules, padding included. */
+  readonly size: number;
+  /** The IOMMU page size. */
+  readonly granule: number;
+}
+
 export interface DmaMapOps extends DmaDebugHooks {
   /** A short name for reports ("dma-direct", "gart_dma_ops"). */
   readonly name: string;
@@ -124,4 +136,10 @@ export interface DmaMapOps extends DmaDebugHooks {
    * reaches its memory whether mapped or not, as the hardware does.
    */
   dmaToPhys(dev: DmaDevice, addr: number): number | undefined;
+
+  /**
+   * Model introspection, optional: the IOVA range the last successful mapSg allocated, for ops
+   * that translate (dma-iommu); undefined when it allocated none (an all-bus-address list).
+   */
+  lastMapSgIova?(): DmaIovaRange | undefined;
 }

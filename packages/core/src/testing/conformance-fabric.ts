@@ -22,6 +22,7 @@
  */
 import type { PciDev } from '../pci/device';
 import { topologyFromObject, type PciTopology } from '../pci/topology';
+import type { TopologySpecInput } from '../pci/topology-schema';
 import { PciP2pdmaMapType } from '../p2pdma/map-type';
 
 const TiB = 2 ** 40;
@@ -80,8 +81,13 @@ function remoteBridge(
   };
 }
 
-/** The suite's topology (see the file comment). 16 GiB of RAM: 3 GiB below the PCI hole, 13 above 4 GiB. */
-export function conformanceFabric(): PciTopology {
+/**
+ * The suite's topology (see the file comment). 16 GiB of RAM: 3 GiB below the PCI hole, 13 above
+ * 4 GiB; no IOMMU unless `platform` (merged into the fabric's platform) adds one.
+ */
+export function conformanceFabric(
+  platform: Partial<TopologySpecInput['platform']> = {},
+): PciTopology {
   const dsp = (bdf: string, child: object) => ({
     bdf,
     kind: 'switch-downstream',
@@ -89,7 +95,7 @@ export function conformanceFabric(): PciTopology {
   });
   return topologyFromObject({
     name: 'dmasim conformance fabric',
-    platform: { cpu: { vendor: 'Intel', family: 6 }, memory: '16GiB' },
+    platform: { cpu: { vendor: 'Intel', family: 6 }, memory: '16GiB', ...platform },
     hostBridges: [
       {
         name: 'hb0',

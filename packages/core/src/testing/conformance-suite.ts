@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import type { DmaMapOpsCapabilities } from '../dma/map-ops';
 import type { PciTopology } from '../pci/topology';
+import type { TopologySpecInput } from '../pci/topology-schema';
 import { ConformanceFailure } from './conformance-failure';
 import { ConformanceKernel, type DmaMapOpsFactory } from './conformance-kernel';
 
@@ -34,6 +35,12 @@ export interface ConformanceOptions {
   numRuns?: number;
   /** fast-check replay path, from a failure report, to rerun one counterexample. */
   path?: string;
+  /**
+   * Fields merged into the suite fabric's `platform` (topology format), e.g.
+   * `{ iommu: { mode: 'strict' } }` to run every case behind an IOMMU. Changing `cpu` or `memory`
+   * changes what the cases assume (map types, RAM); the default is the fabric as documented.
+   */
+  platform?: Partial<TopologySpecInput['platform']>;
 }
 
 /** What the groups are built from. */

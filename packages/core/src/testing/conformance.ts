@@ -35,7 +35,7 @@ export function conformanceGroups(
   factory: DmaMapOpsFactory,
   options: ConformanceOptions = {},
 ): ConformanceGroup[] {
-  const topology = conformanceFabric();
+  const topology = conformanceFabric(options.platform);
   let probe: DmaMapOps;
   try {
     probe = new ConformanceKernel(topology, factory).ops;
