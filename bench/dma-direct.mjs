@@ -9,7 +9,7 @@
  * so that a sample is long enough to time). Target (issue): >= 10 M entries/s for large tables.
  */
 import { createRequire } from 'node:module';
-import { Bench } from 'tinybench';
+import { formatMedian, tableOfPages, timeMapUnmap } from './lib/map-sg.mjs';
 
 const require = createRequire(import.meta.url);
 const core = require('@dmasim/core');
@@ -21,10 +21,8 @@ const {
   P2pdmaDevices,
   Page,
   PAGE_SIZE,
-  SgTable,
   Swiotlb,
   pciP2pdmaAddResource,
-  sgAllocTableFromPagesSegment,
   topologyFromObject,
 } = core;
 const DMA_TO_DEVICE = core.DmaDataDirection.DMA_TO_DEVICE;
@@ -94,10 +92,7 @@ function buildTable(n, mixed) {
     if (p) pages[i] = new Page(p.pfn + 2 * p.k++, p.pgmap);
     else pages[i] = new Page(HIGH_PFN + 2 * ramK++);
   }
-  const sgt = new SgTable();
-  const err = sgAllocTableFromPagesSegment(sgt, pages, 0, n * PAGE_SIZE, PAGE_SIZE);
-  if (err || sgt.origNents !== n) throw new Error(`table of ${n}: ${err}, ${sgt.origNents}`);
-  return sgt;
+  return tableOfPages(pages);
 }
 
 const cases = [
@@ -113,37 +108,21 @@ const rows = [];
 for (const { n, mixed } of cases) {
   const sgt = buildTable(n, mixed);
   const sgl = sgt.sgl;
-  const repeat = Math.max(1, Math.ceil(65536 / n));
   const check = ops.mapSg(dev, sgl, n, DMA_TO_DEVICE, 0);
   if (check !== n) throw new Error(`map_sg of ${n} returned ${check}`);
   ops.unmapSg(dev, sgl, n, DMA_TO_DEVICE, 0);
   ops.stats.reset();
 
-  const bench = new Bench({ time: 1000, iterations: 10, warmupTime: 200, warmupIterations: 3 });
   const name = `map_sg + unmap_sg, ${n} ${n === 1 ? 'entry' : 'entries'}${mixed ? ' (RAM/P2P mixed)' : ' (RAM)'}`;
-  bench.add(name, () => {
-    for (let r = 0; r < repeat; r++) {
-      ops.mapSg(dev, sgl, n, DMA_TO_DEVICE, 0);
-      ops.unmapSg(dev, sgl, n, DMA_TO_DEVICE, 0);
-    }
-  });
-  await bench.run();
-  const lat = bench.tasks[0].result.latency;
-  const perPair = lat.p50 / repeat; // ms per map + unmap of the table
   rows.push({
-    name,
-    medianMs: perPair,
-    entriesPerS: n / (perPair / 1000),
-    samples: lat.samplesCount ?? lat.samples?.length,
+    ...(await timeMapUnmap(ops, dev, sgl, n, name)),
     lookupsPerMap: ops.stats.p2pLookups / Math.max(1, ops.stats.mapSgCalls),
   });
 }
 
 for (const r of rows) {
-  const median =
-    r.medianMs >= 1 ? `${r.medianMs.toFixed(2)} ms` : `${(r.medianMs * 1000).toFixed(2)} µs`;
   console.log(
-    `${r.name}: median ${median} per map+unmap, ${(r.entriesPerS / 1e6).toFixed(1)} M entries/s` +
+    `${r.name}: median ${formatMedian(r.medianMs)} per map+unmap, ${(r.entriesPerS / 1e6).toFixed(1)} M entries/s` +
       (r.lookupsPerMap ? `, ${r.lookupsPerMap.toFixed(0)} P2P lookups per map_sg` : '') +
       ` (${r.samples} samples)`,
   );

@@ -15,22 +15,13 @@
  * to time). Target (issue): >= 3 M entries/s for large tables.
  */
 import { createRequire } from 'node:module';
-import { Bench } from 'tinybench';
+import { formatMedian, tableOfPages, timeMapUnmap } from './lib/map-sg.mjs';
 
 const require = createRequire(import.meta.url);
 const core = require('@dmasim/core');
 const { createDmaIommuModule, IommuDmaOps } = require('@dmasim/dma-iommu');
 // read the exports once: the CommonJS re-exports are getters
-const {
-  createKernelContainer,
-  DmaDevices,
-  Iommu,
-  Page,
-  PAGE_SIZE,
-  SgTable,
-  sgAllocTableFromPagesSegment,
-  topologyFromObject,
-} = core;
+const { createKernelContainer, DmaDevices, Iommu, Page, topologyFromObject } = core;
 const DMA_TO_DEVICE = core.DmaDataDirection.DMA_TO_DEVICE;
 
 const topo = topologyFromObject({
@@ -60,10 +51,7 @@ const HIGH_PFN = 0x10_0000; // RAM from 4 GiB (2 MiB aligned)
 function buildTable(n, contiguous) {
   const pages = new Array(n);
   for (let i = 0; i < n; i++) pages[i] = new Page(HIGH_PFN + (contiguous ? i : 2 * i));
-  const sgt = new SgTable();
-  const err = sgAllocTableFromPagesSegment(sgt, pages, 0, n * PAGE_SIZE, PAGE_SIZE);
-  if (err || sgt.origNents !== n) throw new Error(`table of ${n}: ${err}, ${sgt.origNents}`);
-  return sgt;
+  return tableOfPages(pages);
 }
 
 const cases = [
@@ -79,40 +67,25 @@ const rows = [];
 for (const { n, contiguous } of cases) {
   const sgt = buildTable(n, contiguous);
   const sgl = sgt.sgl;
-  const repeat = Math.max(1, Math.ceil(65536 / n));
   const count = ops.mapSg(dev, sgl, n, DMA_TO_DEVICE, 0);
   if (!(count > 0)) throw new Error(`map_sg of ${n} returned ${count}`);
   ops.unmapSg(dev, sgl, n, DMA_TO_DEVICE, 0);
   ops.stats.reset();
   const mapsBefore = iommu.counters.iommuMap;
 
-  const bench = new Bench({ time: 1000, iterations: 10, warmupTime: 200, warmupIterations: 3 });
   const name = `map_sg + unmap_sg, ${n} ${n === 1 ? 'entry' : 'entries'} (RAM, ${contiguous ? 'contiguous' : 'scattered'})`;
-  bench.add(name, () => {
-    for (let r = 0; r < repeat; r++) {
-      ops.mapSg(dev, sgl, n, DMA_TO_DEVICE, 0);
-      ops.unmapSg(dev, sgl, n, DMA_TO_DEVICE, 0);
-    }
-  });
-  await bench.run();
-  const lat = bench.tasks[0].result.latency;
-  const perPair = lat.p50 / repeat; // ms per map + unmap of the table
+  const timed = await timeMapUnmap(ops, dev, sgl, n, name);
   const calls = Math.max(1, ops.stats.mapSgCalls);
   rows.push({
-    name,
-    medianMs: perPair,
-    entriesPerS: n / (perPair / 1000),
-    samples: lat.samplesCount ?? lat.samples?.length,
+    ...timed,
     outPerMap: ops.stats.mapSgOutEntries / calls,
     iommuMapsPerMap: (iommu.counters.iommuMap - mapsBefore) / calls,
   });
 }
 
 for (const r of rows) {
-  const median =
-    r.medianMs >= 1 ? `${r.medianMs.toFixed(2)} ms` : `${(r.medianMs * 1000).toFixed(2)} µs`;
   console.log(
-    `${r.name}: median ${median} per map+unmap, ${(r.entriesPerS / 1e6).toFixed(2)} M entries/s, ` +
+    `${r.name}: median ${formatMedian(r.medianMs)} per map+unmap, ${(r.entriesPerS / 1e6).toFixed(2)} M entries/s, ` +
       `${r.outPerMap.toFixed(0)} DMA entries and ${r.iommuMapsPerMap.toFixed(0)} iommu_map() per map_sg ` +
       `(${r.samples} samples)`,
   );

@@ -27,11 +27,7 @@ import { PAGE_SIZE } from '../../mm/page';
 import { PciP2pdmaMapState, pciP2pdmaState } from '../../p2pdma/map-state';
 import { PciP2pdmaMapType } from '../../p2pdma/map-type';
 import { P2pdmaDevices } from '../../p2pdma/state';
-import {
-  SG_DMA_BUS_ADDRESS,
-  sgNext as coreSgNext,
-  type Scatterlist,
-} from '../../scatterlist/scatterlist';
+import { SG_DMA_BUS_ADDRESS, sgNext, type Scatterlist } from '../../scatterlist/scatterlist';
 import {
   dmaAddressingLimited,
   dmaCapable,
@@ -45,17 +41,6 @@ import { DmaDirectStats } from './stats';
 const NONE = PciP2pdmaMapType.NONE;
 const BUS_ADDR = PciP2pdmaMapType.BUS_ADDR;
 const THRU_HOST_BRIDGE = PciP2pdmaMapType.THRU_HOST_BRIDGE;
-
-// The per-entry loops read module constants: outside core, @dmasim/core's CommonJS re-exports
-// are getters, and this file lived in a strategy package first (docs/architecture.md).
-const MAPPING_ERROR = DMA_MAPPING_ERROR;
-const ATTR_MMIO = DMA_ATTR_MMIO;
-const ATTR_SKIP_CPU_SYNC = DMA_ATTR_SKIP_CPU_SYNC;
-const SG_BUS_ADDRESS = SG_DMA_BUS_ADDRESS;
-const PAGE_BYTES = PAGE_SIZE;
-const p2pdmaState = pciP2pdmaState;
-
-const sgNext = coreSgNext;
 
 /** `%pad`: "0x" and 16 zero-padded hex digits. */
 function printkPad(addr: number): string {
@@ -249,7 +234,7 @@ export class DmaDirectOps implements DmaMapOps {
     s.mapSgEntries += nents;
     const state = new PciP2pdmaMapState();
     const regressions = this.options.v616Regressions;
-    const thruAttrs = this.options.thruHostBridgeMmio ? attrs | ATTR_MMIO : attrs;
+    const thruAttrs = this.options.thruHostBridgeMmio ? attrs | DMA_ATTR_MMIO : attrs;
     const client = dev.pci;
     const log = dev.log;
     // What dma_direct_map_phys() looks at, read once: the common case (reachable, not forced)
@@ -268,7 +253,7 @@ export class DmaDirectOps implements DmaMapOps {
       const page = sg.page;
       if (page === undefined) throw new RangeError(`dma_direct_map_sg: entry ${i} has no page`);
       const len = sg.length;
-      const phys = page.pfn * PAGE_BYTES + sg.offset;
+      const phys = page.pfn * PAGE_SIZE + sg.offset;
       // pci_p2pdma_state(): NONE without a page map; the cached type while the page map is the
       // last P2P page's; otherwise a lookup.
       const pgmap = page.pgmap;
@@ -277,11 +262,11 @@ export class DmaDirectOps implements DmaMapOps {
           ? NONE
           : pgmap === state.pgmap
             ? state.map
-            : p2pdmaState(this.p2p, state, client, page, log);
+            : pciP2pdmaState(this.p2p, state, client, page, log);
       if (map === BUS_ADDR) {
         // pci_p2pdma_bus_addr_map(): the PCI bus address of the byte.
         sg.dmaAddress = phys + state.busOff;
-        sg.dmaFlags |= SG_BUS_ADDRESS;
+        sg.dmaFlags |= SG_DMA_BUS_ADDRESS;
         s.busAddrMappings++;
         // v6.16-v7.0: `continue` before sg_dma_len() is set.
         if (!regressions) sg.dmaLength = len;
@@ -294,12 +279,13 @@ export class DmaDirectOps implements DmaMapOps {
           const a = map === NONE ? attrs : thruAttrs;
           if (!forced && phys + len - 1 <= limit) {
             // dma_direct_map_phys() of a reachable buffer: phys_to_dma() (or the MMIO address).
-            if (!coherent && !(a & (ATTR_SKIP_CPU_SYNC | ATTR_MMIO))) s.cacheSyncsForDevice++;
+            if (!coherent && !(a & (DMA_ATTR_SKIP_CPU_SYNC | DMA_ATTR_MMIO)))
+              s.cacheSyncsForDevice++;
             s.mappings++;
             sg.dmaAddress = phys;
           } else {
             const addr = this.dmaDirectMapPhys(dev, phys, len, dir, a);
-            if (addr === MAPPING_ERROR) {
+            if (addr === DMA_MAPPING_ERROR) {
               ret = -EIO;
               break;
             }
@@ -315,7 +301,7 @@ export class DmaDirectOps implements DmaMapOps {
     }
     s.p2pLookups += state.lookups;
     if (ret) {
-      this.unmapSg(dev, sgl, i, dir, attrs | ATTR_SKIP_CPU_SYNC);
+      this.unmapSg(dev, sgl, i, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
       return ret;
     }
     return nents;
@@ -338,7 +324,7 @@ export class DmaDirectOps implements DmaMapOps {
     const mmioThru = this.options.thruHostBridgeMmio && !dev.coherent;
     // A coherent device's direct mapping has nothing to undo: only bounce buffers and cache
     // maintenance take dmaDirectUnmapPhys().
-    const cpuSync = !dev.coherent && !(attrs & ATTR_SKIP_CPU_SYNC);
+    const cpuSync = !dev.coherent && !(attrs & DMA_ATTR_SKIP_CPU_SYNC);
     const swStart = this.swiotlb.start;
     const swEnd = this.swiotlb.end;
     let sg: Scatterlist | undefined = sgl;
@@ -346,15 +332,15 @@ export class DmaDirectOps implements DmaMapOps {
       if (sg === undefined) {
         throw new RangeError(`dma_direct_unmap_sg: the list ends before entry ${i} of ${nents}`);
       }
-      if (sg.dmaFlags & SG_BUS_ADDRESS) {
-        sg.dmaFlags &= ~SG_BUS_ADDRESS;
+      if (sg.dmaFlags & SG_DMA_BUS_ADDRESS) {
+        sg.dmaFlags &= ~SG_DMA_BUS_ADDRESS;
       } else {
         const addr = sg.dmaAddress;
         if (!cpuSync && !(addr >= swStart && addr < swEnd)) {
           s.unmaps++;
         } else {
           let a = attrs;
-          if (mmioThru && this.mem.ramAt(dmaToPhys(addr)) === undefined) a |= ATTR_MMIO;
+          if (mmioThru && this.mem.ramAt(dmaToPhys(addr)) === undefined) a |= DMA_ATTR_MMIO;
           this.dmaDirectUnmapPhys(dev, addr, sg.dmaLength, dir, a);
         }
       }
