@@ -282,6 +282,30 @@ describe('I/O page table: map, unmap, translate', () => {
     expect(pt3.leafCount).toBe(512);
   });
 
+  it('a table page emptied by unmap takes a superpage again; 64 KiB granules use 512 MiB slots', () => {
+    const pt = new IoPageTable(4096, 2 * MiB, 2 ** 48 - 1);
+    // two 4 KiB leaves in the slot [0x20_0000, 0x40_0000): a superpage there overlaps them
+    expect(pt.map(0x20_0000, 0x4020_1000, 0x2000, RW)).toBe(0);
+    expect(pt.map(0x20_0000, 0x4020_0000, 2 * MiB, RW)).toBe(-EEXIST);
+    // once both are unmapped the slot is free: one 2 MiB leaf, leafCount 1
+    expect(pt.unmap(0x20_0000, 0x2000)).toBe(0x2000);
+    expect(pt.map(0x20_0000, 0x4020_0000, 2 * MiB, RW)).toBe(0);
+    expect(pt.leafCount).toBe(1);
+    expect(pt.ptesSet).toBe(3);
+    expect(pt.ptesCleared).toBe(2);
+    // and a small leaf inside that superpage overlaps it
+    expect(pt.map(0x30_0000, 0x1000, 0x1000, RW)).toBe(-EEXIST);
+    // 64 KiB granule: 8192 PTEs per table, superpage 64 KiB * 8192 = 512 MiB
+    const big = new IoPageTable(64 * KiB, 512 * MiB, 2 ** 48 - 1);
+    expect(big.map(512 * MiB, 1024 * MiB, 512 * MiB + 64 * KiB, RW)).toBe(0);
+    expect(big.leaves().map((l) => [l.iova, l.size])).toEqual([
+      [512 * MiB, 512 * MiB],
+      [1024 * MiB, 64 * KiB],
+    ]);
+    // 512 MiB + 0x1_2345 - 512 MiB = 0x1_2345 into the superpage -> 1 GiB + 0x1_2345
+    expect(big.iovaToPhys(512 * MiB + 0x1_2345)).toBe(1024 * MiB + 0x1_2345);
+  });
+
   it('translate: paddr and prot of the leaf, offset kept; unmapped is undefined', () => {
     const pt = new IoPageTable(4096, 2 * MiB, 2 ** 48 - 1);
     pt.map(0x20_0000, 0x4020_0000, 2 * MiB, IOMMU_READ);

@@ -311,9 +311,10 @@ export class Iommu {
       );
       return 0;
     }
-    return pt.unmap(iova, size, (pte) => {
-      if (!gather.queued) this.iommuIotlbGatherAddPage(domain, gather, pte.iova, pte.size);
-    });
+    if (gather.queued) return pt.unmap(iova, size);
+    return pt.unmap(iova, size, (leafIova, leafSize) =>
+      this.iommuIotlbGatherAddPage(domain, gather, leafIova, leafSize),
+    );
   }
 
   /** iommu_unmap(): iommu_unmap_fast() with its own gather, synced before returning (strict). */

@@ -19,7 +19,11 @@
  *   on unmap behavior") Arm LPAE page tables do; Arm used to split the block instead. As in
  *   __iommu_unmap(), the walk advances by the leaf's size from the requested IOVA.
  *
- * Storage is one map entry per leaf, keyed by leaf index, so a 2 MiB superpage is one entry.
+ * Storage follows the hardware's last two levels: one entry per superpage-sized slot (a level-2
+ * PTE), holding either a superpage leaf or a table of granule / 8 small leaves kept in typed arrays
+ * (a level-1 table page). The levels above are a map keyed by slot. Table pages stay allocated
+ * when they empty, as the IOMMU drivers keep them until the domain is freed, so remapping the same
+ * IOVA (the allocator reuses the top of the space) allocates nothing.
  */
 import { EEXIST, EFAULT, EINVAL } from '../errno';
 import { IOMMU_READ, IOMMU_WRITE } from './prot';
@@ -41,11 +45,30 @@ function aligned(x: number, a: number): boolean {
   return x % a === 0;
 }
 
+/**
+ * A level-2 entry: a superpage leaf (`largeProt` != 0) or a level-1 table (`prot[i]` != 0 marks a
+ * present small leaf; a leaf without read or write permission cannot be mapped, so 0 is free).
+ */
+interface PtSlot {
+  largePaddr: number;
+  largeProt: number;
+  paddr: Float64Array | undefined;
+  prot: Uint8Array | undefined;
+  /** Small leaves present in `prot`. */
+  count: number;
+}
+
 export class IoPageTable {
-  private readonly small = new Map<number, IoPte>();
-  private readonly large = new Map<number, IoPte>();
-  /** Small leaves inside each superpage-sized slot, to refuse a superpage over them. */
-  private readonly smallPerSlot = new Map<number, number>();
+  private readonly slots = new Map<number, PtSlot>();
+  /** Bytes covered by one slot: the superpage size even when superpages are off. */
+  private readonly slotSize: number;
+  /** Leaves per level-1 table: granule / 8 eight-byte PTEs. */
+  private readonly perTable: number;
+  // the slot of the last walk: lists map and unmap in IOVA order, so most walks hit it
+  private lastIndex = -1;
+  private lastSlot: PtSlot | undefined;
+  private smallLeaves = 0;
+  private largeLeaves = 0;
   /** Bytes currently mapped. */
   mappedBytes = 0;
   /** Leaf PTEs written and cleared so far (the per-page work a cost model charges). */
@@ -58,11 +81,19 @@ export class IoPageTable {
     readonly superpageSize: number,
     /** Last mappable IOVA (inclusive). */
     readonly apertureEnd: number,
-  ) {}
+  ) {
+    this.perTable = granule / 8;
+    this.slotSize = granule * this.perTable;
+    if (superpageSize && superpageSize !== this.slotSize) {
+      throw new RangeError(
+        `IoPageTable: superpage size ${superpageSize} is not one level above granule ${granule}`,
+      );
+    }
+  }
 
   /** Leaves currently present. */
   get leafCount(): number {
-    return this.small.size + this.large.size;
+    return this.smallLeaves + this.largeLeaves;
   }
 
   /**
@@ -100,32 +131,59 @@ export class IoPageTable {
 
   /**
    * iommu_unmap() on this table: bytes unmapped from `iova` on (see the file comment).
-   * `onLeaf` is told of each leaf removed (the IOTLB gather hook, io_pgtable_tlb_add_page()).
+   * `onLeaf` is told of each leaf removed, by IOVA and size (the IOTLB gather hook,
+   * io_pgtable_tlb_add_page()).
    */
-  unmap(iova: number, size: number, onLeaf?: (pte: IoPte) => void): number {
+  unmap(iova: number, size: number, onLeaf?: (iova: number, size: number) => void): number {
     const g = this.granule;
     if (!aligned(iova, g) || !aligned(size, g)) return 0;
+    const ss = this.slotSize;
     let unmapped = 0;
     let at = iova;
     while (unmapped < size) {
-      const pte = this.leafAt(at);
-      if (!pte) break;
-      this.clearLeaf(pte);
-      onLeaf?.(pte);
-      at += pte.size;
-      unmapped += pte.size;
+      const index = Math.floor(at / ss);
+      const slot = this.slotAt(index);
+      if (!slot) break;
+      let leafIova: number;
+      let leafSize: number;
+      if (slot.largeProt) {
+        leafIova = index * ss;
+        leafSize = ss;
+        slot.largeProt = 0;
+        this.largeLeaves--;
+      } else {
+        const i = (at - index * ss) / g;
+        const prot = slot.prot!;
+        if (!prot[i]) break;
+        prot[i] = 0;
+        slot.count--;
+        this.smallLeaves--;
+        leafIova = at;
+        leafSize = g;
+      }
+      this.mappedBytes -= leafSize;
+      this.ptesCleared++;
+      onLeaf?.(leafIova, leafSize);
+      at += leafSize;
+      unmapped += leafSize;
     }
     return unmapped;
   }
 
   /** The leaf that maps `iova`, if any (a page-table walk). */
   leafAt(iova: number): IoPte | undefined {
-    const sp = this.superpageSize;
-    if (sp) {
-      const l = this.large.get(Math.floor(iova / sp));
-      if (l) return l;
+    const ss = this.slotSize;
+    const index = Math.floor(iova / ss);
+    const slot = this.slotAt(index);
+    if (!slot) return undefined;
+    if (slot.largeProt) {
+      return { iova: index * ss, paddr: slot.largePaddr, size: ss, prot: slot.largeProt };
     }
-    return this.small.get(Math.floor(iova / this.granule));
+    const g = this.granule;
+    const i = Math.floor((iova - index * ss) / g);
+    const prot = slot.prot![i]!;
+    if (!prot) return undefined;
+    return { iova: index * ss + i * g, paddr: slot.paddr![i]!, size: g, prot };
   }
 
   /** iova_to_phys(): the physical address `iova` maps to, or undefined when it is not mapped. */
@@ -136,45 +194,63 @@ export class IoPageTable {
 
   /** Every leaf, by IOVA (for reports and tests). */
   leaves(): IoPte[] {
-    return [...this.large.values(), ...this.small.values()].sort((a, b) => a.iova - b.iova);
+    const out: IoPte[] = [];
+    const ss = this.slotSize;
+    const g = this.granule;
+    for (const [index, slot] of this.slots) {
+      const base = index * ss;
+      if (slot.largeProt) {
+        out.push({ iova: base, paddr: slot.largePaddr, size: ss, prot: slot.largeProt });
+      } else if (slot.count) {
+        const prot = slot.prot!;
+        for (let i = 0; i < prot.length; i++) {
+          if (prot[i])
+            out.push({ iova: base + i * g, paddr: slot.paddr![i]!, size: g, prot: prot[i]! });
+        }
+      }
+    }
+    return out.sort((a, b) => a.iova - b.iova);
+  }
+
+  /** The level-2 entry for slot `index` when it maps anything (a superpage or small leaves). */
+  private slotAt(index: number): PtSlot | undefined {
+    const slot = index === this.lastIndex ? this.lastSlot : this.slots.get(index);
+    if (!slot) return undefined;
+    this.lastIndex = index;
+    this.lastSlot = slot;
+    return slot.largeProt || slot.count ? slot : undefined;
   }
 
   private setLeaf(iova: number, paddr: number, size: number, prot: number): number {
-    const sp = this.superpageSize;
-    const pte: IoPte = { iova, paddr, size, prot };
-    if (size === sp) {
-      const slot = iova / sp;
-      if (this.large.has(slot) || (this.smallPerSlot.get(slot) ?? 0) > 0) return -EEXIST;
-      this.large.set(slot, pte);
+    const ss = this.slotSize;
+    const index = Math.floor(iova / ss);
+    let slot = index === this.lastIndex ? this.lastSlot : this.slots.get(index);
+    if (!slot) {
+      slot = { largePaddr: 0, largeProt: 0, paddr: undefined, prot: undefined, count: 0 };
+      this.slots.set(index, slot);
+    }
+    this.lastIndex = index;
+    this.lastSlot = slot;
+    if (slot.largeProt) return -EEXIST;
+    if (size === ss && this.superpageSize) {
+      if (slot.count) return -EEXIST;
+      slot.largePaddr = paddr;
+      slot.largeProt = prot;
+      this.largeLeaves++;
     } else {
-      const idx = iova / this.granule;
-      if (this.small.has(idx)) return -EEXIST;
-      if (sp) {
-        const slot = Math.floor(iova / sp);
-        if (this.large.has(slot)) return -EEXIST;
-        this.smallPerSlot.set(slot, (this.smallPerSlot.get(slot) ?? 0) + 1);
+      if (!slot.prot) {
+        slot.prot = new Uint8Array(this.perTable);
+        slot.paddr = new Float64Array(this.perTable);
       }
-      this.small.set(idx, pte);
+      const i = (iova - index * ss) / this.granule;
+      if (slot.prot[i]) return -EEXIST;
+      slot.prot[i] = prot;
+      slot.paddr![i] = paddr;
+      slot.count++;
+      this.smallLeaves++;
     }
     this.mappedBytes += size;
     this.ptesSet++;
     return 0;
-  }
-
-  private clearLeaf(pte: IoPte): void {
-    const sp = this.superpageSize;
-    if (pte.size === sp && sp) {
-      this.large.delete(pte.iova / sp);
-    } else {
-      this.small.delete(pte.iova / this.granule);
-      if (sp) {
-        const slot = Math.floor(pte.iova / sp);
-        const n = (this.smallPerSlot.get(slot) ?? 1) - 1;
-        if (n) this.smallPerSlot.set(slot, n);
-        else this.smallPerSlot.delete(slot);
-      }
-    }
-    this.mappedBytes -= pte.size;
-    this.ptesCleared++;
   }
 }
