@@ -31,7 +31,10 @@ export function selectStrategies(
   };
   for (const n of wanted) {
     if (n === 'all') {
-      registry.list().filter(StrategyRegistry.isRunnable).forEach(add);
+      registry
+        .list()
+        .filter((d) => registry.isRunnable(d))
+        .forEach(add);
       continue;
     }
     const d = registry.get(n);
@@ -42,7 +45,7 @@ export function selectStrategies(
         EXIT_USAGE,
       );
     }
-    if (!StrategyRegistry.isRunnable(d)) {
+    if (!registry.isRunnable(d)) {
       throw new CliError(
         `strategy "${n}" cannot map yet: its module binds no DmaMapOps (${d.title})`,
         EXIT_USAGE,

@@ -30,6 +30,7 @@ interface MapJson {
     entries: { dmaAddress: string; dmaLength: number; busAddress: boolean }[];
     messages: string[];
   }[];
+  notApplicable?: { strategy: string; notApplicable: string }[];
 }
 
 async function mapJson(args: string[]): Promise<MapJson> {
@@ -121,9 +122,33 @@ describe('dmasim map with dma-direct (§3.2)', () => {
     expect(r.stdout).toMatch(/Scatterlist for 0000:05:00\.0 \(to-device\)/);
     expect(r.stdout).toMatch(/dma-direct: /);
     expect(r.stdout).toMatch(/0x10000000000 +4096 +PCI bus address/);
-    // `all` is every design that binds DmaMapOps: dma-direct and dma-iommu (dma-vec binds none).
     expect(r.stdout).toMatch(/dma-iommu: /);
-    expect(r.stdout).not.toMatch(/dma-vec: /);
+    // dma-vec runs too (on the platform's ops), but its P2P memory has no struct pages (§5.6):
+    // the CMB entry cannot be in a scatterlist, so the table says so instead of mapping it.
+    expect(r.stdout).toMatch(/dma-vec: not applicable\n {2}P2P memory has no struct pages/);
+  });
+
+  it('dma-vec maps a RAM-only list with the platform ops: dma-direct without an IOMMU (§5.6)', async () => {
+    const s = file(
+      'ram-only.yaml',
+      `topology: ${JSON.stringify(join(TOPOS, 'switch-2nvme-nic.yaml'))}
+device: "0000:05:00.0"
+direction: to-device
+entries:
+  - { phys: "0x100000000", length: 8192 }
+`,
+    );
+    const doc = await mapJson([s, '--strategy', 'dma-vec']);
+    // No IOMMU on this platform: RAM goes through dma-direct, 1:1 at its physical address.
+    expect(doc.results).toEqual([
+      expect.objectContaining({
+        strategy: 'dma-vec',
+        ret: 0,
+        nents: 1,
+        entries: [{ dmaAddress: '0x100000000', dmaLength: 8192, busAddress: false }],
+      }),
+    ]);
+    expect(doc.notApplicable).toBeUndefined();
   });
 });
 

@@ -35,6 +35,7 @@ export * from './mm/memory-map';
 export * from './mm/memremap';
 export * from './scatterlist/scatterlist';
 export * from './p2pdma/map-state';
+export * from './p2pdma/p2p-memory';
 export * from './p2pdma/probe';
 export * from './dma/direction';
 export * from './dma/attrs';

@@ -50,4 +50,5 @@ export const dmaDirectStrategy: StrategyDescriptor = {
   title: 'dma-direct: page-backed scatterlists, bus-address segments marked',
   origin: '2021-22 "dma_map_sg for P2PDMA" series, merged in v6.0',
   module: dmaDirectModule,
+  platformDmaOps: 'direct',
 };

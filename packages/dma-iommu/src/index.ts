@@ -41,4 +41,5 @@ export const dmaIommuStrategy: StrategyDescriptor = {
   title: 'dma-iommu: page-backed scatterlists through an IOVA allocator',
   origin: '2021-22 series, dma-iommu half (v6.0)',
   module: dmaIommuModule,
+  platformDmaOps: 'iommu',
 };

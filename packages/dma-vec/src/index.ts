@@ -1,12 +1,25 @@
 /**
- * @dmasim/dma-vec. The design's bindings land with its issue; until then the module binds nothing
- * and the CLI does not list the strategy as runnable.
+ * @dmasim/dma-vec: design (3), the 2019 RFC "Removing struct page from P2PDMA" (reference §5.6):
+ * P2P memory has no struct pages, submitters put DMA addresses for the target device straight
+ * into dma_vec bios, the block layer splits and maps those without dma_map_sg, and RAM still goes
+ * through the platform's DMA ops (dma-iommu with an enabled IOMMU, else dma-direct), which the
+ * composition root binds from the registry (StrategyDescriptor.usesPlatformDmaOps).
  */
 import { ContainerModule } from 'inversify';
-import type { StrategyDescriptor } from '@dmasim/core';
+import { P2pMemory, type StrategyDescriptor } from '@dmasim/core';
+import { dmaVecP2pMemory, WcMappings } from './p2pdma';
 
-export const dmaVecModule = new ContainerModule(() => {
-  // bindings arrive with the design's implementation
+export * from './p2pdma';
+export * from './p2pmem-dma';
+
+export const dmaVecModule = new ContainerModule(({ bind }) => {
+  // one table per kernel: the module object is shared by every container that loads it
+  bind(WcMappings)
+    .toDynamicValue(() => new WcMappings())
+    .inSingletonScope();
+  bind<P2pMemory>(P2pMemory)
+    .toDynamicValue((ctx) => dmaVecP2pMemory(ctx.get(WcMappings)))
+    .inSingletonScope();
 });
 
 export const dmaVecStrategy: StrategyDescriptor = {
@@ -14,4 +27,5 @@ export const dmaVecStrategy: StrategyDescriptor = {
   title: 'dma-vec: P2P memory without struct pages, DMA addresses in bios',
   origin: '2019 RFC "Removing struct page from P2PDMA"',
   module: dmaVecModule,
+  usesPlatformDmaOps: true,
 };

@@ -21,7 +21,9 @@ import {
   Memmap,
   P2pdmaDevices,
   PAGE_SIZE,
+  P2pMemory,
   probeP2pmemProviders,
+  StrategyRegistry,
   sgAllocTable,
   sgDmaIsBusAddress,
   sgEntries,
@@ -100,21 +102,38 @@ function logLine(e: KernelLogEntry): string {
   return e.dev ? `${e.dev}: ${e.msg}` : e.msg;
 }
 
+/** Why a design cannot take this input at all (a scatterlist needs struct pages), if it cannot. */
+export function mapNotApplicable(input: SglInput, mem: P2pMemory): string | undefined {
+  if (mem.structPages || !input.entries.some((e) => e.provider)) return undefined;
+  return (
+    'P2P memory has no struct pages in this design, so a scatterlist cannot hold it; ' +
+    'its submitters put DMA addresses in dma_vec bios instead (see `dmasim run`)'
+  );
+}
+
 /** Maps the input once in a fresh kernel running `strategy`, then unmaps and unbinds. */
-export function mapWithStrategy(input: SglInput, strategy: StrategyDescriptor): MapResultJson {
+export function mapWithStrategy(
+  input: SglInput,
+  strategy: StrategyDescriptor,
+  registry: StrategyRegistry = builtInRegistry(),
+): MapResultJson | { strategy: string; notApplicable: string } {
   const c = createKernelContainer({
     topology: input.topology,
     strategy,
     options: { dmaApiDebug: true },
-    // Show every report the checker makes, not only the first (debugfs all_errors).
     modules: [
+      ...registry.modulesFor(strategy, input.topology),
+      // Show every report the checker makes, not only the first (debugfs all_errors).
       new ContainerModule(({ bind }) => {
         bind<DmaApiDebugOptions>(DmaApiDebugOptions).toConstantValue({ allErrors: true });
       }),
     ],
   });
   const log = c.get(KernelLog);
-  probeP2pmemProviders(c.get(P2pdmaDevices), log);
+  const mem = c.get<P2pMemory>(P2pMemory);
+  const notApplicable = mapNotApplicable(input, mem);
+  if (notApplicable) return { strategy: strategy.id, notApplicable };
+  probeP2pmemProviders(c.get(P2pdmaDevices), log, mem);
   const boot = log.messages().length;
   const memmap = c.get(Memmap);
   const dev = c.get(DmaDevices).get(input.device, input.deviceParams);
@@ -233,14 +252,25 @@ function renderResult(
 }
 
 export function runMap(path: string, opts: MapOptions, ctx: CliContext): number {
-  const strategies = selectStrategies(builtInRegistry(), opts.strategy);
+  const registry = builtInRegistry();
+  const strategies = selectStrategies(registry, opts.strategy);
   const input = loadSglFile(path, opts.topology);
-  const results = strategies.map((s) => mapWithStrategy(input, s));
+  const all = strategies.map((s) => mapWithStrategy(input, s, registry));
+  const results = all.filter((r): r is MapResultJson => !('notApplicable' in r));
+  const notApplicable = all.filter((r) => 'notApplicable' in r);
   if (opts.json) {
-    ctx.out.write(`${JSON.stringify({ schemaVersion: 1, results }, null, 2)}\n`);
+    const doc = { schemaVersion: 1, results, ...(notApplicable.length ? { notApplicable } : {}) };
+    ctx.out.write(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
     ctx.out.out(...renderInput(input, ctx));
-    results.forEach((r, i) => ctx.out.out(...renderResult(r, strategies[i]!, ctx, input)));
+    all.forEach((r, i) => {
+      const d = strategies[i]!;
+      if ('notApplicable' in r) {
+        ctx.out.out('', heading(ctx.out.c, `${d.id}: not applicable`), `  ${r.notApplicable}`);
+      } else {
+        ctx.out.out(...renderResult(r, d, ctx, input));
+      }
+    });
   }
   return 0;
 }

@@ -2,9 +2,10 @@
  * The strategy registry: collects every StrategyDescriptor contributed to a container (the
  * built-in designs, plugins) with @multiInject, in the style of Theia's contribution points.
  */
-import { Container, injectable, multiInject, optional } from 'inversify';
+import { Container, injectable, multiInject, optional, type ContainerModule } from 'inversify';
 import { DmaMapOps } from '../dma/map-ops';
-import { StrategyDescriptor } from './strategy';
+import type { PciTopology } from '../pci/topology';
+import { platformDmaOpsKind, StrategyDescriptor, type PlatformDmaOpsKind } from './strategy';
 
 @injectable()
 export class StrategyRegistry {
@@ -27,6 +28,42 @@ export class StrategyRegistry {
 
   get(id: string): StrategyDescriptor | undefined {
     return this.contributions.find((d) => d.id === id);
+  }
+
+  /** The registered strategy that serves as the platform's DMA ops of this kind, if any. */
+  platformDmaOps(kind: PlatformDmaOpsKind): StrategyDescriptor | undefined {
+    return this.contributions.find((d) => d.platformDmaOps === kind);
+  }
+
+  /**
+   * The modules a kernel running `d` on `topology` loads besides d.module: for a design that uses
+   * the platform's DMA ops, the module of the strategy that serves as them there. Throws when
+   * no registered strategy does (a registry without dma-iommu cannot run such a design on an
+   * IOMMU platform).
+   */
+  modulesFor(d: StrategyDescriptor, topology: PciTopology): ContainerModule[] {
+    if (!d.usesPlatformDmaOps) return [];
+    const kind = platformDmaOpsKind(topology);
+    const p = this.platformDmaOps(kind);
+    if (!p) {
+      throw new Error(
+        `strategy "${d.id}" uses the platform's DMA ops, but no registered strategy serves as them on a platform ${kind === 'iommu' ? 'with' : 'without'} an IOMMU`,
+      );
+    }
+    return [p.module];
+  }
+
+  /**
+   * Whether the strategy can map: its module binds DmaMapOps (a design still being built binds
+   * nothing), or it uses the platform's and this registry has a strategy serving as them.
+   */
+  isRunnable(d: StrategyDescriptor): boolean {
+    if (d.usesPlatformDmaOps) {
+      return (
+        this.platformDmaOps('iommu') !== undefined && this.platformDmaOps('direct') !== undefined
+      );
+    }
+    return StrategyRegistry.isRunnable(d);
   }
 
   /** Whether the strategy's module binds DmaMapOps (a design still being built binds nothing). */

@@ -125,6 +125,11 @@ export interface NvmeMapCmbOptions {
   clearCmbmscOnFailure?: boolean;
   /** The controller's nvme_dev fields; a fresh NvmeCmbState when absent. */
   state?: NvmeCmbState;
+  /**
+   * pci_p2pdma_add_resource() of the design (P2pMemory.addResource); default the page-backed
+   * one of provider.ts.
+   */
+  addResource?: typeof pciP2pdmaAddResource;
 }
 
 export type NvmeCmbSkipReason =
@@ -235,7 +240,7 @@ export function nvmeMapCmb(
 
   if (cmbs) st.cmbmsc = NVME_CMBMSC_CRE + NVME_CMBMSC_CMSE + ((res?.busAddress ?? 0) + offset);
 
-  const err = pciP2pdmaAddResource(p2p, dev, bar, size, offset, log);
+  const err = (opts.addResource ?? pciP2pdmaAddResource)(p2p, dev, bar, size, offset, log);
   if (err) {
     log?.warn(dev, 'failed to register the CMB');
     if (cmbs && (opts.clearCmbmscOnFailure ?? true)) st.cmbmsc = 0;

@@ -7,7 +7,8 @@
 import type { KernelLog } from '../kernel-log';
 import type { PciDev } from '../pci/device';
 import { nvmeMapCmb } from './cmb';
-import { pciP2pdmaAddResource, pciP2pmemPublish } from './provider';
+import { pciP2pmemPublish } from './provider';
+import { pageBackedP2pMemory, type P2pMemory } from './p2p-memory';
 import type { P2pdmaDevices } from './state';
 
 export interface P2pmemProbeResult {
@@ -20,12 +21,19 @@ export interface P2pmemProbeResult {
   detail?: string;
 }
 
-/** Registers every P2P provider the topology describes. */
-export function probeP2pmemProviders(p2p: P2pdmaDevices, log?: KernelLog): P2pmemProbeResult[] {
+/**
+ * Registers every P2P provider the topology describes, through the design's P2P memory
+ * representation (page-backed by default).
+ */
+export function probeP2pmemProviders(
+  p2p: P2pdmaDevices,
+  log?: KernelLog,
+  mem: P2pMemory = pageBackedP2pMemory,
+): P2pmemProbeResult[] {
   const out: P2pmemProbeResult[] = [];
   for (const dev of p2p.topology.devices) {
     if (dev.props.cmb) {
-      const r = nvmeMapCmb(p2p, dev, log);
+      const r = nvmeMapCmb(p2p, dev, log, { addResource: mem.addResource });
       out.push({
         dev,
         source: 'cmb',
@@ -36,7 +44,7 @@ export function probeP2pmemProviders(p2p: P2pdmaDevices, log?: KernelLog): P2pme
     }
     const pm = dev.props.p2pmem;
     if (pm) {
-      const ret = pciP2pdmaAddResource(p2p, dev, pm.bar, pm.size, pm.offset, log);
+      const ret = mem.addResource(p2p, dev, pm.bar, pm.size, pm.offset, log);
       if (ret === 0 && pm.publish) pciP2pmemPublish(p2p, dev, true);
       out.push({
         dev,
