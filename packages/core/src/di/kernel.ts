@@ -20,6 +20,7 @@ import { Memmap } from '../mm/memremap';
 import type { PciDev } from '../pci/device';
 import { PciTopology } from '../pci/topology';
 import { P2pMemory, pageBackedP2pMemory } from '../p2pdma/p2p-memory';
+import { DmaMapSgRequestMapper, RequestMapper } from '../block/request-mapper';
 import { P2pdmaDevices } from '../p2pdma/state';
 import { StrategyDescriptor } from './strategy';
 
@@ -102,6 +103,7 @@ export function createKernelContainer(o: KernelContainerOptions): Container {
   c.load(strategy, ...(o.modules ?? []));
   // Common code a design may replace: bound here only when its module did not.
   if (!c.isBound(P2pMemory)) c.bind<P2pMemory>(P2pMemory).toConstantValue(pageBackedP2pMemory);
+  if (!c.isBound(RequestMapper)) c.bind<RequestMapper>(RequestMapper).to(DmaMapSgRequestMapper);
   if (options.dmaApiDebug && c.isBound(DmaMapOps)) {
     // An ops bound with toService() reaches the container through another service id, so the
     // activation hook never sees it: wrap it here instead. Resolving now also starts the checker
