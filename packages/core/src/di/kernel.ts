@@ -17,6 +17,7 @@ import { Iommu } from '../iommu/iommu';
 import { KernelLog } from '../kernel-log';
 import { PhysMemoryMap } from '../mm/memory-map';
 import { Memmap } from '../mm/memremap';
+import { PageRefs } from '../mm/page-ref';
 import type { PciDev } from '../pci/device';
 import { PciTopology } from '../pci/topology';
 import { P2pMemory, pageBackedP2pMemory } from '../p2pdma/p2p-memory';
@@ -88,6 +89,8 @@ export function createKernelContainer(o: KernelContainerOptions): Container {
   // The IOMMU hardware; a platform without one gets a disabled Iommu (enabled === false).
   c.bind(Iommu).toConstantValue(new Iommu(o.topology, log));
   c.bind(Memmap).toConstantValue(p2p.memmap);
+  // page refcounts and pins, by pfn (struct page's _refcount/_pincount; see mm/page-ref.ts)
+  c.bind(PageRefs).toConstantValue(new PageRefs());
   c.bind<KernelOptions>(KernelOptions).toConstantValue(options);
   c.bind(Swiotlb).toDynamicValue(
     () => new Swiotlb(o.topology.memoryMap, options.swiotlb ?? {}, log),
