@@ -6,11 +6,18 @@
  * composition root binds from the registry (StrategyDescriptor.usesPlatformDmaOps).
  */
 import { ContainerModule } from 'inversify';
-import { P2pMemory, type StrategyDescriptor } from '@dmasim/core';
+import { P2pMemory, RequestMapper, type StrategyDescriptor } from '@dmasim/core';
 import { dmaVecP2pMemory, WcMappings } from './p2pdma';
+import { DmaVecRequestMapper } from './request-mapper';
 
 export * from './p2pdma';
 export * from './p2pmem-dma';
+export * from './bio-dma';
+export * from './blk-merge-dma';
+export * from './blk-map-sg-dma';
+export * from './blk-rq-dma';
+export * from './request-mapper';
+export * from './nvme-dma-direct';
 
 export const dmaVecModule = new ContainerModule(({ bind }) => {
   // one table per kernel: the module object is shared by every container that loads it
@@ -19,6 +26,10 @@ export const dmaVecModule = new ContainerModule(({ bind }) => {
     .inSingletonScope();
   bind<P2pMemory>(P2pMemory)
     .toDynamicValue((ctx) => dmaVecP2pMemory(ctx.get(WcMappings)))
+    .inSingletonScope();
+  // dma-direct requests skip the DMA API; RAM requests go through the platform's DMA ops
+  bind<RequestMapper>(RequestMapper)
+    .toDynamicValue(() => new DmaVecRequestMapper())
     .inSingletonScope();
 });
 
