@@ -6,7 +6,14 @@
  * composition root binds from the registry (StrategyDescriptor.usesPlatformDmaOps).
  */
 import { ContainerModule } from 'inversify';
-import { P2pMemory, RequestMapper, type StrategyDescriptor } from '@dmasim/core';
+import {
+  P2pMemory,
+  RequestMapper,
+  type StrategyDescriptor,
+  NvmeCtrlDefaults,
+  type NvmeCtrlOptions,
+} from '@dmasim/core';
+import { dmaVecNvmeCtrlOptions } from './nvme-dma-direct';
 import { dmaVecP2pMemory, WcMappings } from './p2pdma';
 import { DmaVecRequestMapper } from './request-mapper';
 
@@ -31,6 +38,8 @@ export const dmaVecModule = new ContainerModule(({ bind }) => {
   bind<RequestMapper>(RequestMapper)
     .toDynamicValue(() => new DmaVecRequestMapper())
     .inSingletonScope();
+  // nvme-pci with RFC patch 19: NVME_F_DMA_DIRECT, QUEUE_FLAG_DMA_DIRECT, no fast path for them
+  bind<NvmeCtrlOptions>(NvmeCtrlDefaults).toConstantValue(dmaVecNvmeCtrlOptions);
 });
 
 export const dmaVecStrategy: StrategyDescriptor = {

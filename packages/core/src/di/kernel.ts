@@ -17,6 +17,7 @@ import { Iommu } from '../iommu/iommu';
 import { KernelLog } from '../kernel-log';
 import { PhysMemoryMap } from '../mm/memory-map';
 import { Memmap } from '../mm/memremap';
+import { NvmeCtrls } from '../nvme/ctrls';
 import { PageRefs } from '../mm/page-ref';
 import type { PciDev } from '../pci/device';
 import { PciTopology } from '../pci/topology';
@@ -96,6 +97,7 @@ export function createKernelContainer(o: KernelContainerOptions): Container {
     () => new Swiotlb(o.topology.memoryMap, options.swiotlb ?? {}, log),
   );
   c.bind(DmaDevices).toSelf();
+  c.bind(NvmeCtrls).toSelf();
   // kernel/dma/direct.c is always built in: dma-direct's design uses it for every device,
   // dma-iommu for devices in identity domains.
   c.bind<DmaDirectOptions>(DmaDirectOptions).toConstantValue(DEFAULT_DMA_DIRECT_OPTIONS);
