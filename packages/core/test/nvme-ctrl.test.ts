@@ -119,7 +119,6 @@ function kernel(
   const strategy = new ContainerModule(({ bind }) => {
     bind(DmaMapOps).toDynamicValue((ctx) => wrapOps(ctx.get(DmaDirectOps), opts));
     bind(RequestMapper).to(DmaMapSgRequestMapper);
-    bind(NvmeCtrls).toSelf();
     if (opts.defaults) bind(NvmeCtrlDefaults).toConstantValue(opts.defaults);
   });
   const c = createKernelContainer({ topology: topology(opts.cmb), strategy });
