@@ -11,12 +11,14 @@
  * Each sample runs `PAIRS` pairs; the figures are medians. Target (issue): >= 1 M pairs/s.
  *
  * What limits it: random churn leaves holes above the cached node, and the kernel's walk then
- * skips ~15 k nodes per allocation ("walk steps" below; the model reproduces the count). The
+ * skips ~16 k nodes per allocation ("walk steps" below; the model reproduces the count). The
  * model finds the same node through the augmented B+ tree in O(log n), so a pair costs a few
  * root-to-leaf paths (the free's lookup, the gap search, the updates) over leaves and node
- * tables of several MB that random churn keeps out of the near caches: on the shared 2-core
- * development machine a pair costs ~1.5 µs on the tree path (~0.5 µs with 100 live ranges) and
- * ~0.9-1 µs through the rcaches, which serve half the requests.
+ * tables of several MB that random churn keeps out of the near caches: most of a pair is the
+ * cache misses on the freed range's leaf and node and on the subtree the search descends into.
+ * On the shared 2-core development machine, whose speed varies with the other jobs on it, a pair
+ * costs 1.05-1.3 µs on the tree path (0.8-0.95 M pairs/s; ~0.45 µs with 100 live ranges) and
+ * 0.62-0.76 µs through the rcaches (1.3-1.6 M pairs/s), which serve half the requests.
  */
 import { createRequire } from 'node:module';
 import { Bench } from 'tinybench';

@@ -33,7 +33,7 @@
  * DmaDevice, which is 2^41 pfns of 4 KiB), and IOVA_ANCHOR stands for ~0UL above all of them.
  * Alignment is exact for every integer below 2^53 (see alignDown()).
  */
-import { SimClock, NSEC_PER_MSEC, type SimTimer, type KernelLog } from '@dmasim/core';
+import { ENOMEM, SimClock, NSEC_PER_MSEC, type SimTimer, type KernelLog } from '@dmasim/core';
 import { IovaTree, alignDown } from './iova-tree';
 
 /** PAGE_SIZE the granule may not exceed (init_iova_domain() BUG_ON). */
@@ -80,20 +80,18 @@ export function orderBase2(x: number): number {
 export class IovaNodes {
   /** pfn_lo of node id at 2 * id, pfn_hi next to it (one cache line for both). */
   range = new Float64Array(128);
-  /** The handle of each node, by id. */
-  readonly handles: Iova[] = [];
+  /** Node ids handed out so far. */
+  count = 0;
 
-  /** A new node (storage grows by doubling). */
-  add(): Iova {
-    const id = this.handles.length;
+  /** A new node id (storage grows by doubling). */
+  add(): number {
+    const id = this.count++;
     if (2 * id === this.range.length) {
       const range = new Float64Array(4 * id);
       range.set(this.range);
       this.range = range;
     }
-    const iova = new Iova(this, id);
-    this.handles.push(iova);
-    return iova;
+    return id;
   }
 }
 
@@ -101,6 +99,11 @@ export class IovaNodes {
  * struct iova: one live (allocated or reserved) range [pfnLo, pfnHi], read from its domain's
  * node storage. Its place in the domain's tree is found by pfnLo. Like the kernel's iova_cache,
  * a domain recycles the nodes of freed ranges: an Iova must not be used after its range is freed.
+ *
+ * An Iova is a view made when the domain hands a node out, so two views of one node are equal
+ * by id, not by identity. A table of one handle per node cost two cache misses per allocation
+ * under churn (the table slot and the handle, both cold); a fresh view costs a young-generation
+ * allocation.
  */
 export class Iova {
   constructor(
@@ -231,7 +234,7 @@ export class IovaDomain {
    */
   private cachedPos = -1;
   private cached32Pos = -1;
-  /** The cached nodes by id (their Iova handles are scattered in memory; ids are not). */
+  /** The cached nodes by id. */
   private cachedId: number;
   private cached32Id: number;
 
@@ -256,7 +259,7 @@ export class IovaDomain {
     this.startPfn = startPfn;
     this.dma32bitPfn = 2 ** (32 - this.shift);
     this.max32AllocSize = this.dma32bitPfn;
-    this.anchor = this.nodes.handles[this.newIova(IOVA_ANCHOR, IOVA_ANCHOR)];
+    this.anchor = new Iova(this.nodes, this.newIova(IOVA_ANCHOR, IOVA_ANCHOR));
     this.tree.insert(IOVA_ANCHOR, IOVA_ANCHOR, this.anchor.id);
     this.cachedId = this.anchor.id;
     this.cached32Id = this.anchor.id;
@@ -272,12 +275,12 @@ export class IovaDomain {
 
   /** cached_node: where the next allocation above 4 GiB starts its walk. */
   get cachedNode(): Iova {
-    return this.nodes.handles[this.cachedId];
+    return new Iova(this.nodes, this.cachedId);
   }
 
   /** cached32_node: where the next allocation below 4 GiB starts its walk. */
   get cached32Node(): Iova {
-    return this.nodes.handles[this.cached32Id];
+    return new Iova(this.nodes, this.cached32Id);
   }
 
   /** iova_pfn(): the pfn of an IOVA byte address. */
@@ -294,7 +297,10 @@ export class IovaDomain {
     if (!Number.isSafeInteger(size) || size < 1) {
       throw new RangeError(`alloc_iova: size ${size} must be a positive integer`);
     }
-    return this.allocAndInsertIovaRange(size, limitPfn + 1, sizeAligned);
+    // the Iova is made here, in a function small enough to inline into the caller, where V8
+    // can then drop the object and read the range directly
+    const id = this.allocAndInsertIovaRange(size, limitPfn + 1, sizeAligned);
+    return id < 0 ? null : new Iova(this.nodes, id);
   }
 
   /**
@@ -303,12 +309,9 @@ export class IovaDomain {
    * range fits in; on failure retries once from the top of the limit down to just above where the
    * first walk started; on final failure records max32_alloc_size = size. The new node becomes
    * the cached node.
+   * @returns the new node's id, or -ENOMEM when no range fits
    */
-  private allocAndInsertIovaRange(
-    size: number,
-    limitPfn: number,
-    sizeAligned: boolean,
-  ): Iova | null {
+  private allocAndInsertIovaRange(size: number, limitPfn: number, sizeAligned: boolean): number {
     const stats = this.stats;
     stats.rangeAllocs++;
     // fls_long(size - 1): the next power of two >= size
@@ -316,20 +319,23 @@ export class IovaDomain {
     const dma32 = this.dma32bitPfn;
     if (limitPfn <= dma32 && size >= this.max32AllocSize) {
       stats.rangeAllocFailures++;
-      return null;
+      return -ENOMEM;
     }
     const is32 = limitPfn <= dma32;
     const start = is32 ? this.cached32Id : this.cachedId;
-    const retryPfn = this.nodes.range[2 * start + 1];
     const startPos = this.posOf(start, is32 ? this.cached32Pos : this.cachedPos);
     let stop = this.walk(startPos, size, align, limitPfn, this.startPfn);
-    if (stop < 0 && retryPfn < limitPfn) {
-      stop = this.walk(this.iovaFindLimit(limitPfn), size, align, limitPfn, retryPfn + 1);
+    if (stop < 0) {
+      // the start node's pfn_hi, read only now: the walk does not change it, and it is cold
+      const retryPfn = this.nodes.range[2 * start + 1];
+      if (retryPfn < limitPfn) {
+        stop = this.walk(this.iovaFindLimit(limitPfn), size, align, limitPfn, retryPfn + 1);
+      }
     }
     if (stop < 0) {
       this.max32AllocSize = size;
       stats.rangeAllocFailures++;
-      return null;
+      return -ENOMEM;
     }
     const tree = this.tree;
     const stopLo = tree.pfnLo(stop);
@@ -339,7 +345,7 @@ export class IovaDomain {
     const id = this.newIova(newPfn, newHi);
     // The new range lies between rb_prev(stop) and stop.
     stats.inserts++;
-    const pos = tree.insertBefore(stop, newPfn, newHi, id);
+    const pos = tree.insertBefore(stop, newPfn, newHi, id, align);
     // __cached_rbnode_insert_update()
     if (newHi < dma32) {
       this.cached32Id = id;
@@ -348,7 +354,7 @@ export class IovaDomain {
       this.cachedId = id;
       this.cachedPos = pos;
     }
-    return this.nodes.handles[id];
+    return id;
   }
 
   /** The allocation walk from position `curr`: the stop position, or -1 when it failed. */
@@ -477,7 +483,7 @@ export class IovaDomain {
 
   /** __free_iova(): removes a node found earlier. */
   freeIovaNode(iova: Iova): void {
-    if (iova === this.anchor) throw new Error('__free_iova: the anchor is not a range');
+    if (iova.id === this.anchor.id) throw new Error('__free_iova: the anchor is not a range');
     this.removeIova(this.posOf(iova.id));
   }
 
@@ -540,7 +546,7 @@ export class IovaDomain {
     // from the first node with pfn_hi >= pfnLo
     for (let e = tree.firstReaching(pfnLo); e >= 0 && tree.pfnLo(e) <= pfnHi; e = tree.next(e)) {
       const node = this.at(e);
-      if (node === this.anchor) break;
+      if (node.id === this.anchor.id) break;
       // __adjust_overlap_range()
       if (pfnLo < node.pfnLo) {
         this.nodes.range[2 * node.id] = pfnLo;
@@ -552,7 +558,7 @@ export class IovaDomain {
     const id = this.newIova(pfnLo, pfnHi);
     this.stats.inserts++;
     tree.insert(pfnLo, pfnHi, id);
-    return this.nodes.handles[id];
+    return new Iova(this.nodes, id);
   }
 
   /**
@@ -652,7 +658,7 @@ export class IovaDomain {
       // private_find_iova(), counted as a find_iova()
       this.stats.lookups++;
       const e = this.tree.find(mag.pfns[i]);
-      if (e < 0 || this.at(e) === this.anchor) {
+      if (e < 0 || this.tree.id(e) === this.anchor.id) {
         this.log?.warn(undefined, 'WARNING: at drivers/iommu/iova.c iova_magazine_free_pfns');
         continue;
       }
@@ -700,7 +706,7 @@ export class IovaDomain {
   ranges(): { pfnLo: number; pfnHi: number }[] {
     const out: { pfnLo: number; pfnHi: number }[] = [];
     const tree = this.tree;
-    for (let e = tree.first(); e >= 0 && this.at(e) !== this.anchor; e = tree.next(e)) {
+    for (let e = tree.first(); e >= 0 && tree.id(e) !== this.anchor.id; e = tree.next(e)) {
       out.push({ pfnLo: tree.pfnLo(e), pfnHi: tree.pfnHi(e) });
     }
     return out;
@@ -714,16 +720,17 @@ export class IovaDomain {
   checkTree(): void {
     const tree = this.tree;
     tree.check();
-    const seen = new Set<Iova>();
+    const seen = new Set<number>();
     let last = -1;
     for (let e = tree.first(); e >= 0; last = e, e = tree.next(e)) {
       const n = this.at(e);
-      if (n.pfnLo !== tree.pfnLo(e) || n.pfnHi !== tree.pfnHi(e) || seen.has(n)) {
+      if (n.pfnLo !== tree.pfnLo(e) || n.pfnHi !== tree.pfnHi(e) || seen.has(n.id)) {
         throw new Error(`iova tree: node [${n.pfnLo}, ${n.pfnHi}] does not match its range`);
       }
-      seen.add(n);
+      seen.add(n.id);
     }
-    if (last < 0 || this.at(last) !== this.anchor) throw new Error('iova tree: anchor is not last');
+    if (last < 0 || tree.id(last) !== this.anchor.id)
+      throw new Error('iova tree: anchor is not last');
     if (seen.size !== tree.count)
       throw new Error(`iova tree: ${seen.size} of ${tree.count} ranges`);
     this.posOf(this.cachedId);
@@ -732,14 +739,14 @@ export class IovaDomain {
 
   /** The Iova of the range at a tree position. */
   private at(e: number): Iova {
-    return this.nodes.handles[this.tree.id(e)];
+    return new Iova(this.nodes, this.tree.id(e));
   }
 
   /** alloc_iova_mem(): a node id for [pfnLo, pfnHi], recycled if one is spare. */
   private newIova(pfnLo: number, pfnHi: number): number {
     const nodes = this.nodes;
     let id = this.spare.pop();
-    if (id === undefined) id = nodes.add().id;
+    if (id === undefined) id = nodes.add();
     nodes.range[2 * id] = pfnLo;
     nodes.range[2 * id + 1] = pfnHi;
     return id;

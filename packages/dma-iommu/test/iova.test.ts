@@ -126,6 +126,26 @@ describe('§4.5 IOVA domain init and tree allocation (__alloc_and_insert_iova_ra
     d.checkTree();
   });
 
+  it('an Iova is a view of its struct iova: views of one node share its id and range', () => {
+    const d = domain();
+    // 4 pages, size-aligned, top-down below 0xFFFFF: (0x100000 - 4) & ~3 = 0xFFFFC..0xFFFFF.
+    const a = d.allocIova(4, PFN32_LIMIT, true);
+    expect([a?.pfnLo, a?.pfnHi]).toEqual([0xffffc, 0xfffff]);
+    // find_iova() of a pfn inside it, and cached32_node (__cached_rbnode_insert_update(), the
+    // range ends below 4 GiB), name the same node: equal by id, not the same object.
+    const f = d.findIova(0xffffe);
+    expect(f?.id).toBe(a?.id);
+    expect(f).not.toBe(a);
+    expect([f?.pfnLo, f?.pfnHi]).toEqual([0xffffc, 0xfffff]);
+    expect(d.cached32Node.id).toBe(a?.id);
+    // __free_iova() through the other view frees the node; the anchor is no range to free.
+    d.freeIovaNode(f!);
+    expect(d.findIova(0xffffc)).toBeNull();
+    expect(d.liveRanges).toBe(0);
+    expect(() => d.freeIovaNode(d.cachedNode)).toThrow(/anchor/);
+    d.checkTree();
+  });
+
   it('exhaustion fails, records max32_alloc_size and fails fast; a free below 4 GiB resets it', () => {
     const d = domain();
     d.reserveIova(1, 0xffffd); // leaves pfns 0xFFFFE and 0xFFFFF below 4 GiB
