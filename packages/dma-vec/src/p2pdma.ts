@@ -13,8 +13,8 @@
  * so a BAR range that is not 2 MiB aligned registers (mainline refuses it).
  */
 import {
-  EINVAL,
   GenPool,
+  pciP2pdmaResourceRange,
   printkHex,
   type KernelLog,
   type P2pdmaDevices,
@@ -85,20 +85,10 @@ export function pciP2pdmaAddResourceWc(
   offset: number,
   log?: KernelLog,
 ): number {
-  if (!Number.isInteger(bar)) throw new RangeError(`BAR number ${bar} is not an integer`);
-  for (const [what, n] of [
-    ['size', size],
-    ['offset', offset],
-  ] as const) {
-    if (!Number.isSafeInteger(n) || n < 0) {
-      throw new RangeError(`${what} ${n} is not a non-negative safe integer`);
-    }
-  }
-  const res = dev.bar(bar);
-  if (!res) return -EINVAL;
-  if (offset >= res.size) return -EINVAL;
-  if (!size) size = res.size - offset;
-  if (size + offset > res.size) return -EINVAL;
+  const r = pciP2pdmaResourceRange(dev, bar, size, offset);
+  if (typeof r === 'number') return r;
+  const { res } = r;
+  size = r.size;
 
   const state = p2p.setup(dev);
   if (state.pool === undefined) state.pool = new GenPool(PAGE_SHIFT, dev.hostBridge.numaNode ?? -1);

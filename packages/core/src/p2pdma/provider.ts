@@ -19,7 +19,7 @@
 import { EINVAL, ENODEV } from '../errno';
 import { STRUCT_PAGE_SIZE } from '../mm/memremap';
 import { printkHex, type KernelLog } from '../kernel-log';
-import type { PciDev } from '../pci/device';
+import type { PciBar, PciDev } from '../pci/device';
 import { GenPool } from './pool';
 import { MEMORY_DEVICE_PCI_P2PDMA } from '../mm/page';
 import { type P2pdmaDevices, type PciP2pdma, type PciP2pdmaPagemap } from './state';
@@ -69,6 +69,32 @@ function genPool(state: PciP2pdma): GenPool | undefined {
 }
 
 /**
+ * The argument checks every pci_p2pdma_add_resource() variant starts with (reference §2.2 step 1):
+ * the BAR's resource and the size to register (0 means the rest of the BAR), or -EINVAL for a BAR
+ * that is not memory, offset >= BAR length or size + offset > BAR length. Non-integer or negative
+ * arguments are misuse and throw.
+ */
+export function pciP2pdmaResourceRange(
+  dev: PciDev,
+  bar: number,
+  size: number,
+  offset: number,
+): { res: PciBar; size: number } | number {
+  if (!Number.isInteger(bar)) throw new RangeError(`BAR number ${bar} is not an integer`);
+  checkSize('size', size);
+  checkSize('offset', offset);
+  const res = dev.bar(bar);
+  // pci_resource_flags(pdev, bar) & IORESOURCE_MEM: the model's BARs are all memory BARs, and a
+  // BAR that is not implemented (or is the upper half of a 64-bit BAR) has no flags.
+  if (!res) return -EINVAL;
+  const barLen = res.size;
+  if (offset >= barLen) return -EINVAL;
+  if (!size) size = barLen - offset;
+  if (size + offset > barLen) return -EINVAL;
+  return { res, size };
+}
+
+/**
  * pci_p2pdma_add_resource(pdev, bar, size, offset) (drivers/pci/p2pdma.c, v4.20-v6.18, reference
  * §2.2): registers [offset, offset + size) of a memory BAR as P2P memory. size 0 means the rest
  * of the BAR. Returns 0 or:
@@ -90,17 +116,10 @@ export function pciP2pdmaAddResource(
   offset: number,
   log?: KernelLog,
 ): number {
-  if (!Number.isInteger(bar)) throw new RangeError(`BAR number ${bar} is not an integer`);
-  checkSize('size', size);
-  checkSize('offset', offset);
-  const res = dev.bar(bar);
-  // pci_resource_flags(pdev, bar) & IORESOURCE_MEM: the model's BARs are all memory BARs, and a
-  // BAR that is not implemented (or is the upper half of a 64-bit BAR) has no flags.
-  if (!res) return -EINVAL;
-  const barLen = res.size;
-  if (offset >= barLen) return -EINVAL;
-  if (!size) size = barLen - offset;
-  if (size + offset > barLen) return -EINVAL;
+  const r = pciP2pdmaResourceRange(dev, bar, size, offset);
+  if (typeof r === 'number') return r;
+  const { res } = r;
+  size = r.size;
 
   // pci_p2pdma_setup(): the state, the pool (gen_pool_create(PAGE_SHIFT, dev_to_node())) and
   // the p2pmem sysfs group, once per device.
