@@ -59,15 +59,9 @@ import {
   type RequestQueue,
 } from './request-queue';
 
-/**
- * BIO_PAGE_PINNED: the bio's pages were pinned by iov_iter_extract_pages() and must be unpinned
- * when it completes (bioReleasePages()). Kept beside the bio because Bio has no flag word.
- */
-const pagePinnedBios = new WeakSet<Bio>();
-
 /** bio_flagged(bio, BIO_PAGE_PINNED) */
 export function bioPagePinned(bio: Bio): boolean {
-  return pagePinnedBios.has(bio);
+  return bio.pagePinned;
 }
 
 /** nth_page() */
@@ -92,7 +86,7 @@ export function bioReleasePages(bio: Bio, refs: PageRefs): void {
     const last = Math.floor((bv.offset + bv.len - 1) / PAGE_SIZE);
     for (let k = first; k <= last; k++) unpinUserPage(refs, nthPage(bv.page, k));
   }
-  pagePinnedBios.delete(bio);
+  bio.pagePinned = false;
 }
 
 /** Where the block layer's WARNs about this I/O go. */
@@ -208,7 +202,7 @@ export function bioIovIterGetPages(
     iovIterAdvance(iter, bio.size);
     return 0;
   }
-  if (iovIterExtractWillPin(iter)) pagePinnedBios.add(bio);
+  if (iovIterExtractWillPin(iter)) bio.pagePinned = true;
   let ret: number;
   do {
     ret = __bioIovIterGetPages(bio, iter, q, opts);

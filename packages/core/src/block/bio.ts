@@ -119,6 +119,8 @@ export class Bio {
   q: RequestQueue | undefined = undefined;
   /** BIO_CLONED: the bio shares another's bvecs (bio_split()'s front part) and takes no pages. */
   cloned = false;
+  /** BIO_PAGE_PINNED: iov_iter_extract_pages() pinned the pages; they are unpinned at completion. */
+  pagePinned = false;
 
   /**
    * @param opf bi_opf: the REQ_OP_* operation and REQ_* flags
