@@ -58,6 +58,7 @@ import {
   type DmaDevice,
   type DmaMapOps,
   type DmaMapOpsCapabilities,
+  type DmaMapOpsCounters,
   type IommuDomain,
   type PhysMemoryMap,
   type Scatterlist,
@@ -265,6 +266,21 @@ export class IommuDmaOps implements DmaMapOps {
    * when the last map_sg failed, allocated nothing (only bus addresses, the swiotlb route) or did
    * not run dma-iommu's code (dma-direct fallback).
    */
+  counters(): DmaMapOpsCounters {
+    const s = this.stats;
+    const d = this.direct.counters();
+    let fqQueued = 0;
+    for (const ctx of this.contexts.values()) fqQueued += ctx?.cookie.fq?.stats.queued ?? 0;
+    return {
+      segmentsMapped: s.mapSgEntries - s.busAddrEntries + s.mappings + d.segmentsMapped,
+      iovaAllocs: s.iovaAllocs,
+      iovaBytesPeak: s.iovaBytesPeak,
+      fqQueued,
+      busAddrSegments: s.busAddrEntries + d.busAddrSegments,
+      p2pLookups: s.p2pLookups + d.p2pLookups,
+    };
+  }
+
   lastMapSgIova(): IommuDmaIovaRange | undefined {
     return this.lastIova;
   }
@@ -278,6 +294,8 @@ export class IommuDmaOps implements DmaMapOps {
     if (iova) {
       s.iovaAllocs++;
       s.iovaBytes += size;
+      s.iovaBytesLive += size;
+      if (s.iovaBytesLive > s.iovaBytesPeak) s.iovaBytesPeak = s.iovaBytesLive;
     } else s.iovaAllocFailures++;
     return iova;
   }
@@ -289,6 +307,7 @@ export class IommuDmaOps implements DmaMapOps {
     gather: IommuIotlbGather | undefined,
   ): void {
     this.stats.iovaFrees++;
+    this.stats.iovaBytesLive -= size;
     iommuDmaFreeIova(ctx.cookie, iova, size, gather);
   }
 

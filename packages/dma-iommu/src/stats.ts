@@ -22,6 +22,9 @@ export class DmaIommuStats {
   iovaFrees = 0;
   /** IOVA bytes allocated (granule-aligned, padding included). */
   iovaBytes = 0;
+  /** IOVA bytes allocated and not yet freed, and the most there ever were. */
+  iovaBytesLive = 0;
+  iovaBytesPeak = 0;
   /** iommu_map() calls (one per physically contiguous run of a list, one per single mapping). */
   iommuMapCalls = 0;
   /** Bytes those calls mapped. */

@@ -7,6 +7,8 @@
  */
 import { ContainerModule } from 'inversify';
 import {
+  KernelSubmitter,
+  P2pdmaDevices,
   P2pMemory,
   RequestMapper,
   type StrategyDescriptor,
@@ -16,6 +18,7 @@ import {
 import { dmaVecNvmeCtrlOptions } from './nvme-dma-direct';
 import { dmaVecP2pMemory, WcMappings } from './p2pdma';
 import { DmaVecRequestMapper } from './request-mapper';
+import { DmaVecKernelSubmitter } from './kernel-submitter';
 
 export * from './p2pdma';
 export * from './p2pmem-dma';
@@ -25,6 +28,7 @@ export * from './blk-map-sg-dma';
 export * from './blk-rq-dma';
 export * from './request-mapper';
 export * from './nvme-dma-direct';
+export * from './kernel-submitter';
 
 export const dmaVecModule = new ContainerModule(({ bind }) => {
   // one table per kernel: the module object is shared by every container that loads it
@@ -40,6 +44,10 @@ export const dmaVecModule = new ContainerModule(({ bind }) => {
     .inSingletonScope();
   // nvme-pci with RFC patch 19: NVME_F_DMA_DIRECT, QUEUE_FLAG_DMA_DIRECT, no fast path for them
   bind<NvmeCtrlOptions>(NvmeCtrlDefaults).toConstantValue(dmaVecNvmeCtrlOptions);
+  // nvmet and rdma_rw with the RFC: DMA addresses for P2P memory, pages for RAM
+  bind<KernelSubmitter>(KernelSubmitter)
+    .toDynamicValue((ctx) => new DmaVecKernelSubmitter(ctx.get(P2pdmaDevices), ctx.get(WcMappings)))
+    .inSingletonScope();
 });
 
 export const dmaVecStrategy: StrategyDescriptor = {

@@ -1,6 +1,13 @@
 /** Every `dmasim` subcommand, in the order `dmasim --help` lists them. Add new ones here. */
 import type { CommandModule } from '../context';
 import { mapCommand } from './map';
+import { runCommand } from './run';
+import { strategiesCommand } from './strategies';
 import { topoCommand } from './topo';
 
-export const COMMANDS: readonly CommandModule[] = [topoCommand, mapCommand];
+export const COMMANDS: readonly CommandModule[] = [
+  topoCommand,
+  mapCommand,
+  runCommand,
+  strategiesCommand,
+];

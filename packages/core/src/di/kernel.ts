@@ -24,6 +24,8 @@ import { PciTopology } from '../pci/topology';
 import { P2pMemory, pageBackedP2pMemory } from '../p2pdma/p2p-memory';
 import { DmaMapSgRequestMapper, RequestMapper } from '../block/request-mapper';
 import { P2pdmaDevices } from '../p2pdma/state';
+import { KernelSubmitter } from '../target/kernel-submitter';
+import { PageKernelSubmitter } from '../target/page-submitter';
 import { StrategyDescriptor } from './strategy';
 
 /** Kernel command-line style options of one simulated kernel. */
@@ -109,6 +111,9 @@ export function createKernelContainer(o: KernelContainerOptions): Container {
   // Common code a design may replace: bound here only when its module did not.
   if (!c.isBound(P2pMemory)) c.bind<P2pMemory>(P2pMemory).toConstantValue(pageBackedP2pMemory);
   if (!c.isBound(RequestMapper)) c.bind<RequestMapper>(RequestMapper).to(DmaMapSgRequestMapper);
+  if (!c.isBound(KernelSubmitter)) {
+    c.bind<KernelSubmitter>(KernelSubmitter).toConstantValue(new PageKernelSubmitter());
+  }
   if (options.dmaApiDebug && c.isBound(DmaMapOps)) {
     // An ops bound with toService() reaches the container through another service id, so the
     // activation hook never sees it: wrap it here instead. Resolving now also starts the checker

@@ -870,6 +870,7 @@ export class DmaApiDebugOps implements DmaMapOps {
   optMappingSize?: DmaMapOps['optMappingSize'];
   getMergeBoundary?: DmaMapOps['getMergeBoundary'];
   lastMapSgIova?: DmaMapOps['lastMapSgIova'];
+  counters?: DmaMapOps['counters'];
 
   constructor(
     readonly inner: DmaMapOps,
@@ -889,6 +890,7 @@ export class DmaApiDebugOps implements DmaMapOps {
     if (inner.optMappingSize) this.optMappingSize = inner.optMappingSize.bind(inner);
     if (inner.getMergeBoundary) this.getMergeBoundary = inner.getMergeBoundary.bind(inner);
     if (inner.lastMapSgIova) this.lastMapSgIova = inner.lastMapSgIova.bind(inner);
+    if (inner.counters) this.counters = inner.counters.bind(inner);
   }
 
   /** dma_map_phys(): ops, then debug_dma_map_phys(). */

@@ -142,4 +142,26 @@ export interface DmaMapOps extends DmaDebugHooks {
    * that translate (dma-iommu); undefined when it allocated none (an all-bus-address list).
    */
   lastMapSgIova?(): DmaIovaRange | undefined;
+
+  /**
+   * Model introspection, optional: what the ops did so far, for the scenario cost model. The
+   * kernel keeps no such counters; they count the work the modelled functions stand for.
+   */
+  counters?(): DmaMapOpsCounters;
+}
+
+/** Work counted by a DmaMapOps for the cost model (see counters()). */
+export interface DmaMapOpsCounters {
+  /** Entries and single mappings given a DMA address by the DMA layer (BUS_ADDR ones excluded). */
+  segmentsMapped: number;
+  /** IOVA ranges allocated (iommu_dma_alloc_iova() successes); 0 for ops that do not translate. */
+  iovaAllocs: number;
+  /** The most IOVA space allocated at once, in bytes (frees counted when unmap asks for them). */
+  iovaBytesPeak: number;
+  /** Unmaps whose IOTLB invalidation a flush queue deferred (lazy mode, queue_iova()). */
+  fqQueued: number;
+  /** BUS_ADDR entries: a bus-offset addition, nothing to map or unmap. */
+  busAddrSegments: number;
+  /** P2P map-type lookups (pci_p2pdma_state() on a provider change). */
+  p2pLookups: number;
 }

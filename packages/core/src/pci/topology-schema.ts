@@ -264,11 +264,26 @@ export const iommuSchema = z.strictObject({
   superpages: z.boolean().default(true),
 });
 
+/**
+ * Whether the root complex forwards peer-to-peer memory requests (a TLP whose target is a BAR, not
+ * RAM) between its root ports and to other host bridges, per direction. Some root complexes
+ * forward peer writes but not peer reads (Intel client CPUs, anchors §5): the kernel may allow a
+ * THRU_HOST_BRIDGE path that the hardware then drops.
+ */
+export const rootComplexP2pSchema = z.strictObject({
+  /** Peer memory writes (posted; a dropped one is not reported to the initiator). Default true. */
+  write: z.boolean().default(true),
+  /** Peer memory reads (a dropped one completes with an error). Default true. */
+  read: z.boolean().default(true),
+});
+
 export const platformSchema = z.strictObject({
   cpu: cpuSchema,
   memory: memorySchema.optional(),
   /** Absent: no IOMMU. */
   iommu: iommuSchema.optional(),
+  /** Absent: the root complexes forward peer writes and reads. */
+  rootComplexP2p: rootComplexP2pSchema.optional(),
 });
 
 export const topologySchema = z.strictObject({
@@ -331,5 +346,6 @@ export interface DeviceSpec {
 export type HostBridgeSpec = z.output<typeof hostBridgeSchema>;
 export type PlatformSpec = z.output<typeof platformSchema>;
 export type IommuSpec = z.output<typeof iommuSchema>;
+export type RootComplexP2pSpec = z.output<typeof rootComplexP2pSchema>;
 export type TopologySpec = z.output<typeof topologySchema>;
 export type TopologySpecInput = z.input<typeof topologySchema>;

@@ -17,7 +17,12 @@ import { inject, injectable } from 'inversify';
 import { DMA_ATTR_MMIO, DMA_ATTR_SKIP_CPU_SYNC } from '../attrs';
 import type { DmaDevice } from '../device';
 import type { DmaDataDirection } from '../direction';
-import { DMA_MAPPING_ERROR, type DmaMapOps, type DmaMapOpsCapabilities } from '../map-ops';
+import {
+  DMA_MAPPING_ERROR,
+  type DmaMapOps,
+  type DmaMapOpsCapabilities,
+  type DmaMapOpsCounters,
+} from '../map-ops';
 import { SIZE_MAX_MODEL, warnOnce } from '../mapping';
 import { Swiotlb } from '../swiotlb';
 import { EIO, EREMOTEIO } from '../../errno';
@@ -409,6 +414,18 @@ export class DmaDirectOps implements DmaMapOps {
    * physical address (THRU_HOST_BRIDGE: the root complex routes it). undefined otherwise,
    * including a free swiotlb slot.
    */
+  counters(): DmaMapOpsCounters {
+    const s = this.stats;
+    return {
+      segmentsMapped: s.mappings,
+      iovaAllocs: 0,
+      iovaBytesPeak: 0,
+      fqQueued: 0,
+      busAddrSegments: s.busAddrMappings,
+      p2pLookups: s.p2pLookups,
+    };
+  }
+
   dmaToPhys(dev: DmaDevice, addr: number): number | undefined {
     if (!Number.isSafeInteger(addr) || addr < 0) return undefined;
     const bar = this.mem.barAtBus(addr, dev.pci?.hostBridge);
