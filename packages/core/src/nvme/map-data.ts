@@ -230,7 +230,7 @@ export function nvmeMapData(
   if (iod.useSgl) {
     // PSDT is set before the entries are looked at, even for a single descriptor.
     iod.cmd.flags = NVME_CMD_SGL_METABUF;
-    const r = nvmePciSetupSgls(segs, ctrl.pools);
+    const r = nvmePciSetupSgls(segs, ctrl.pools, { singleLevel: ctrl.release === '2026' });
     status = r.status;
     if (status === BLK_STS_OK) {
       iod.cmd.dptr = { sgl: r.sgl! };

@@ -98,12 +98,14 @@ export interface NvmeSglSetup {
 export function nvmePciSetupSgls(
   segs: readonly NvmeDmaSegment[],
   pools: NvmeDescriptorPools,
+  opts: { singleLevel?: boolean } = {},
 ): NvmeSglSetup {
   let entries = segs.length;
   if (!entries) throw new RangeError('nvme_pci_setup_sgls: no DMA segments');
   if (entries === 1) {
     return { status: BLK_STS_OK, sgl: nvmePciSglSetData(segs[0]!), lists: [], npages: -1 };
   }
+  if (opts.singleLevel) return nvmePciSetupSglsSingleLevel(segs, pools);
   const small = entries <= NVME_SMALL_POOL_SGES;
   const pool = small ? pools.small : pools.page;
   let npages = small ? 0 : 1;
@@ -132,4 +134,29 @@ export function nvmePciSetupSgls(
     nvmeSglDescWrite(list, i++, nvmePciSglSetData(segs[s++]!));
   } while (--entries > 0);
   return { status: BLK_STS_OK, sgl, lists, npages };
+}
+
+/**
+ * nvme_pci_setup_data_sgl() of the 2026 driver (§6.2): one descriptor list (small pool for at
+ * most 16 entries, else one page) announced by a LAST_SEGMENT of entries * 16 bytes; one level
+ * only, at most NVME_MAX_SEGS = 256 entries (more is misuse: the queue limits forbid it).
+ */
+function nvmePciSetupSglsSingleLevel(
+  segs: readonly NvmeDmaSegment[],
+  pools: NvmeDescriptorPools,
+): NvmeSglSetup {
+  const entries = segs.length;
+  if (entries > SGES_PER_PAGE) {
+    throw new RangeError(`nvme_pci_setup_data_sgl: ${entries} segments (at most ${SGES_PER_PAGE})`);
+  }
+  const small = entries <= NVME_SMALL_POOL_SGES;
+  const list = (small ? pools.small : pools.page).alloc();
+  if (!list) return { status: BLK_STS_RESOURCE, lists: [], npages: -1 };
+  segs.forEach((seg, i) => nvmeSglDescWrite(list, i, nvmePciSglSetData(seg)));
+  const sgl = {
+    addr: list.dma,
+    length: entries * NVME_SGL_DESC_SIZE,
+    type: nvmeSglType(NVME_SGL_FMT_LAST_SEG_DESC),
+  };
+  return { status: BLK_STS_OK, sgl, lists: [list], npages: small ? 0 : 1 };
 }
