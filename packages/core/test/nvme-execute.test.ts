@@ -52,7 +52,6 @@ import {
   NVME_SC_PRP_INVALID_OFFSET,
   NVME_SC_READ_ERROR,
   NVME_SC_SGL_INVALID_DATA,
-  NVME_SC_SGL_INVALID_LAST,
   NVME_SC_SUCCESS,
   nvmeErrorStatus,
   nvmeExecuteCommand,
