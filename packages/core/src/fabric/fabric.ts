@@ -211,7 +211,7 @@ export class Fabric {
       else s.rcP2pDrops++;
       if (r.failed) {
         const c = this.cost(r.failed, op, len);
-        this.countLinks(r.failed, c.traffic, 'write');
+        this.countLinks(r.failed, c.traffic, false); // a refused read gets no data back
         if (op === 'write') ns = (len * 8) / c.gbps;
       }
       s.transferNs += ns;
@@ -220,7 +220,7 @@ export class Fabric {
     for (const p of r.pieces) {
       const size = p.target.size;
       const c = this.cost(p.state, op, size);
-      this.countLinks(p.state, c.traffic, op);
+      this.countLinks(p.state, c.traffic, op === 'read');
       const peerRc = p.target.kind === 'bar' && p.state.path.viaRootComplex;
       ns += ((size * 8) / c.gbps) * (peerRc ? this.peerFactor : 1);
       if (p.target.kind === 'bar') s.p2pBytes += size;
@@ -233,17 +233,17 @@ export class Fabric {
   }
 
   /**
-   * Adds the TLPs of one piece to the links of its path. `as` 'write' counts only the requests
-   * (a refused read's completions are not counted).
+   * Adds the TLPs of one piece to the links of its path: the requests in the direction of each
+   * hop and, with `completions`, a read's completions the other way.
    */
-  private countLinks(st: PathState, t: TlpTraffic, as: FabricOp): void {
+  private countLinks(st: PathState, t: TlpTraffic, completions: boolean): void {
     const hops = st.path.hops;
     for (let i = 0; i < hops.length; i++) {
       const c = st.counters[i];
       const req = hops[i].dir === 'up' ? c.up : c.down;
       req.bytes += t.requestBytes;
       req.tlps += t.requestTlps;
-      if (as === 'read') {
+      if (completions) {
         const cpl = hops[i].dir === 'up' ? c.down : c.up;
         cpl.bytes += t.completionBytes;
         cpl.tlps += t.completionTlps;
@@ -409,7 +409,9 @@ export class Fabric {
     const why = redirectedBy
       ? ` (sent to the root complex by ACS Request Redirect on ${redirectedBy.label})`
       : '';
-    const tr = dry ? this.peekTranslate(initiator, addr, size, op) : this.translate(initiator, addr, size, op);
+    const tr = dry
+      ? this.peekTranslate(initiator, addr, size, op)
+      : this.translate(initiator, addr, size, op);
     if (!tr.ok) {
       const f = tr.fault;
       const reason =
@@ -434,13 +436,17 @@ export class Fabric {
     let cross = false;
     for (const seg of tr.segments) {
       const end = seg.paddr + seg.size;
-      for (let at = seg.paddr; at < end; ) {
+      for (let at = seg.paddr; at < end;) {
         const ram = map.ramAt(at);
         if (ram) {
           const stop = Math.min(end, ram.end);
           const prev = targets[targets.length - 1];
           if (prev && prev.kind === 'ram' && prev.phys + prev.size === at) {
-            const merged: FabricTarget = { kind: 'ram', phys: prev.phys, size: prev.size + stop - at };
+            const merged: FabricTarget = {
+              kind: 'ram',
+              phys: prev.phys,
+              size: prev.size + stop - at,
+            };
             targets[targets.length - 1] = merged;
             pieces[pieces.length - 1] = { target: merged, state: pieces[pieces.length - 1].state };
           } else {
@@ -476,7 +482,13 @@ export class Fabric {
           );
         }
         const stop = Math.min(end, b.end);
-        const t: FabricTarget = { kind: 'bar', dev: b.dev, bar: b.bar.bar, phys: at, size: stop - at };
+        const t: FabricTarget = {
+          kind: 'bar',
+          dev: b.dev,
+          bar: b.bar.bar,
+          phys: at,
+          size: stop - at,
+        };
         const st = this.pathTo(initiator, true, null, b.dev);
         if (st.path.crossHostBridge) cross = true;
         targets.push(t);
@@ -599,7 +611,7 @@ export class Fabric {
     const need = op === 'write' ? IOMMU_WRITE : IOMMU_READ;
     const segments: DmaAccessSegment[] = [];
     const end = addr + size;
-    for (let at = addr; at < end; ) {
+    for (let at = addr; at < end;) {
       if (at > domain.geometry.apertureEnd) return fault(at, 'unmapped', true);
       const pte = pt.leafAt(at);
       if (!pte) return fault(at, 'unmapped');

@@ -57,10 +57,7 @@ export type FabricTarget =
     };
 
 export type FabricErrorCode =
-  | 'IO_PAGE_FAULT'
-  | 'UR'
-  | 'RC_P2P_WRITE_DROPPED'
-  | 'RC_P2P_READ_DROPPED';
+  'IO_PAGE_FAULT' | 'UR' | 'RC_P2P_WRITE_DROPPED' | 'RC_P2P_READ_DROPPED';
 
 export interface FabricError {
   readonly stage: 'route' | 'iommu-fault';
@@ -148,11 +145,7 @@ export class UpstreamDecoder {
   constructor(readonly initiator: PciDev) {
     const covered: [number, number][] = [];
     const out: UpstreamDecision[] = [];
-    const add = (
-      start: number,
-      end: number,
-      d: Omit<UpstreamDecision, 'start' | 'end'>,
-    ): void => {
+    const add = (start: number, end: number, d: Omit<UpstreamDecision, 'start' | 'end'>): void => {
       // only the parts no lower bus has decided
       let pieces: [number, number][] = [[start, end]];
       for (const [cs, ce] of covered) {
@@ -186,8 +179,7 @@ export class UpstreamDecoder {
       for (const s of parent.children) {
         if (s === cur) continue;
         const sameDevice = s.slot === cur.slot;
-        const redirect =
-          (sameDevice || parent.pcieType === 'upstream') && hasRequestRedirect(cur);
+        const redirect = (sameDevice || parent.pcieType === 'upstream') && hasRequestRedirect(cur);
         for (const [rs, re] of busRanges(s)) {
           add(rs, re, {
             kind: redirect ? 'redirect' : 'peer',
@@ -361,9 +353,16 @@ export class FabricPath {
     this.hops = [...upHops, ...downHops];
     this.ports = loopback
       ? []
-      : [...up.slice(1).filter((d) => d.isBridge), ...down.slice(1).filter((d) => d.isBridge).reverse()];
+      : [
+          ...up.slice(1).filter((d) => d.isBridge),
+          ...down
+            .slice(1)
+            .filter((d) => d.isBridge)
+            .reverse(),
+        ];
     let mps = Infinity;
-    for (const d of [...up, ...down]) if (d.props.mps !== undefined) mps = Math.min(mps, d.props.mps);
+    for (const d of [...up, ...down])
+      if (d.props.mps !== undefined) mps = Math.min(mps, d.props.mps);
     const base: Omit<LinkParams, 'gen' | 'width'> = {
       ...DEFAULT_LINK_PARAMS,
       mps: mps === Infinity ? DEFAULT_MPS : mps,
