@@ -97,6 +97,7 @@ export * from './scenario/schema';
 export * from './scenario/loader';
 export * from './scenario/buffers';
 export * from './scenario/runner';
+export * from './scenario/differences';
 export type { ImportCpu, ImportOptions, ImportResult } from './pci/import/classify';
 export * from './pci/import/lspci';
 export * from './pci/import/export-yaml';

@@ -170,6 +170,13 @@ export function renderRunReport(
       if (i > 0) lines.push('');
       lines.push(...renderWhy(r, c, opts));
     });
+    if (result.notes?.length) {
+      section('What differs');
+      for (const n of result.notes) {
+        const [first = '', ...rest] = wrapText(n, '    ', opts.width ?? 100);
+        lines.push(`  - ${first.slice(4)}`, ...rest);
+      }
+    }
   }
   const note = result.modelled ?? opts.modelledNote ?? MODELLED_SENTENCE;
   lines.push('', ...wrapText(note, '', opts.width ?? 100));

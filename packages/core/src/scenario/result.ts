@@ -85,4 +85,6 @@ export interface ScenarioRunResult {
   /** Says that the times are modelled, for readers of the JSON alone. */
   modelled?: string;
   results: StrategyRunResult[];
+  /** Sentences on what tells the designs apart (differences.ts). */
+  notes?: string[];
 }

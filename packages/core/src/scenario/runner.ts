@@ -49,6 +49,7 @@ import type { FabricError } from '../fabric/route';
 import { KernelSubmitter } from '../target/kernel-submitter';
 import { allocBuffer, RamAllocator, type ScenarioBuffer } from './buffers';
 import { MODELLED_NOTE, modelCpuNs, resolveCostModel, type CostModel } from './cost-model';
+import { explainDifferences } from './differences';
 import { defaultStepId, type LoadedScenario } from './loader';
 import type {
   Integrity,
@@ -111,7 +112,13 @@ export function runScenario(s: LoadedScenario, opts: RunScenarioOptions): Scenar
     results.push(r);
     opts.onResult?.(r);
   }
-  return { schemaVersion: 1, scenario: s.name, modelled: MODELLED_NOTE, results };
+  return {
+    schemaVersion: 1,
+    scenario: s.name,
+    modelled: MODELLED_NOTE,
+    results,
+    notes: explainDifferences(results),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
