@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * Writes packages/core/schema/topology.schema.json, the JSON Schema of the topology file format,
- * from the zod schema in the built package (run `npm run build` first). The test
- * topology-loader.test.ts fails when the committed file is stale.
+ * Writes the JSON Schemas of the file formats from the zod schemas in the built package (run
+ * `npm run build` first): packages/core/schema/topology.schema.json (topology-loader.test.ts)
+ * and packages/core/schema/scenario.schema.json (scenario-loader.test.ts). Those tests fail when
+ * a committed file is stale.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -16,7 +17,18 @@ try {
   );
   process.exit(1);
 }
-const out = path.join(__dirname, '..', 'schema', 'topology.schema.json');
-fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.writeFileSync(out, JSON.stringify(core.topologyJsonSchema(), null, 2) + '\n');
-console.log(`wrote ${path.relative(process.cwd(), out)}`);
+const schemas = {
+  'topology.schema.json': core.topologyJsonSchema,
+  'scenario.schema.json': core.scenarioJsonSchema,
+};
+const dir = path.join(__dirname, '..', 'schema');
+fs.mkdirSync(dir, { recursive: true });
+for (const [name, generate] of Object.entries(schemas)) {
+  if (typeof generate !== 'function') {
+    console.error(`gen-schema: the built @dmasim/core does not export the generator of ${name}`);
+    process.exit(1);
+  }
+  const out = path.join(dir, name);
+  fs.writeFileSync(out, JSON.stringify(generate(), null, 2) + '\n');
+  console.log(`wrote ${path.relative(process.cwd(), out)}`);
+}

@@ -252,10 +252,15 @@ export function allocBuffer(ctx: AllocContext, id: string, spec: AllocSpec): All
       if (addr < 0) {
         return { ok: false, errno: addr, message: `mmap() failed with ${errnoName(addr)}` };
       }
+      // The pages go with the buffer too: a kernel user of the memory (a dma or a kernel-mode
+      // nvme step) gets them as it would after pinning them, and KernelBuffer promises pages
+      // wherever the memory has them.
+      const pages = pfns.map((pfn) => ctx.memmap.pfnToPage(pfn));
       return {
         ok: true,
         buffer: new ScenarioBuffer(id, 'user-ram', size, runsFromPfns(pfns, size), {
           user: { mm: ctx.mm, addr },
+          pages,
         }),
         notes: [],
       };
@@ -277,11 +282,17 @@ export function allocBuffer(ctx: AllocContext, id: string, spec: AllocSpec): All
       const vma = ctx.mm.vmaLookup(addr)!;
       const pte = vma.pteAt(addr)!;
       const phys = pte.pfn * PAGE_SIZE;
+      // The allocate file exists only where P2P memory has struct pages (p2pmem-mmap.ts), so
+      // the buffer has them, as a kernel buffer of the same memory would.
+      const pages = Array.from({ length: len / PAGE_SIZE }, (_, i) =>
+        ctx.memmap.pfnToPage(pte.pfn + i),
+      );
       return {
         ok: true,
         buffer: new ScenarioBuffer(id, 'user-p2pmem', size, [{ offset: 0, phys, len: size }], {
           provider,
           user: { mm: ctx.mm, addr },
+          pages,
         }),
         notes: [],
       };

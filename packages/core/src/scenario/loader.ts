@@ -14,7 +14,7 @@ import {
   readInputFile,
   type DocumentKind,
 } from '../input/document';
-import { SpecError, type SpecPath } from '../input-error';
+import { InputError, SpecError, type SpecPath } from '../input-error';
 import type { PciTopology } from '../pci/topology';
 import { parseTopologyText, topologyFromSpecObject } from '../pci/topology-loader';
 import { scenarioSchema, type ScenarioSpec, type StepSpec } from './schema';
@@ -104,7 +104,14 @@ function buildScenario(spec: ScenarioSpec, file: string): LoadedScenario {
     return topologyFromSpecObject(obj, topoFile);
   };
   // Overrides are validated by the scenario schema; building once reports relations they break.
-  if (spec.platform) build();
+  if (spec.platform) {
+    try {
+      build();
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      throw new SpecError(`with the scenario's platform overrides: ${e.message}`, ['platform']);
+    }
+  }
   return { name: spec.name, file, spec, strategies: spec.strategies, buildTopology: build };
 }
 
@@ -214,6 +221,15 @@ function checkSteps(spec: ScenarioSpec, topo: PciTopology): void {
           ]);
         }
         buffer(s.nvme.buffer, [...p, 'nvme', 'buffer']);
+        for (const k of ['at', 'length'] as const) {
+          const v = s.nvme[k];
+          if (v !== undefined && (v % 512 || (k === 'length' && v === 0))) {
+            throw new SpecError(
+              `${k} must be a ${k === 'length' ? 'positive ' : ''}multiple of 512 bytes (whole logical blocks)`,
+              [...p, 'nvme', k],
+            );
+          }
+        }
         if (s.nvme.ioSize !== undefined && (s.nvme.ioSize <= 0 || s.nvme.ioSize % 512)) {
           throw new SpecError('ioSize must be a positive multiple of 512 bytes', [
             ...p,

@@ -270,14 +270,17 @@ interface LeafStep {
 
 type StepUnit = { leaf: LeafStep } | { id: string; repeat: number; leaves: LeafStep[] };
 
-function rangeResource(r: RangeSpec): string | undefined {
+/** A device reference as one name (a name and a BDF of the same device must match). */
+type DevRef = (ref: string) => string;
+
+function rangeResource(r: RangeSpec, dev: DevRef): string | undefined {
   if ('buffer' in r) return `buf:${r.buffer}`;
-  if ('namespace' in r) return `ns:${r.namespace}:${r.nsid ?? 1}`;
-  if ('device' in r) return `dev:${r.device}`;
+  if ('namespace' in r) return `ns:${dev(r.namespace)}:${r.nsid ?? 1}`;
+  if ('device' in r) return `dev:${dev(r.device)}`;
   return undefined;
 }
 
-function resourcesOf(s: LeafStepSpec, id: string): Set<string> {
+function resourcesOf(s: LeafStepSpec, id: string, dev: DevRef): Set<string> {
   const out = new Set<string>();
   if ('alloc' in s) {
     out.add(`buf:${id}`);
@@ -286,17 +289,17 @@ function resourcesOf(s: LeafStepSpec, id: string): Set<string> {
     out.add(
       s.fill.buffer !== undefined
         ? `buf:${s.fill.buffer}`
-        : `ns:${s.fill.namespace}:${s.fill.nsid ?? 1}`,
+        : `ns:${dev(s.fill.namespace!)}:${s.fill.nsid ?? 1}`,
     );
   } else if ('dma' in s) {
     out.add(`buf:${s.dma.buffer}`);
-    if (s.dma.op === 'read') out.add(`dev:${s.dma.device}`);
+    if (s.dma.op === 'read') out.add(`dev:${dev(s.dma.device)}`);
   } else if ('nvme' in s) {
     out.add(`buf:${s.nvme.buffer}`);
-    out.add(`ns:${s.nvme.device}:${s.nvme.nsid ?? 1}`);
+    out.add(`ns:${dev(s.nvme.device)}:${s.nvme.nsid ?? 1}`);
   } else if ('verify' in s) {
     for (const r of [s.verify.a, s.verify.b]) {
-      const x = rangeResource(r);
+      const x = rangeResource(r, dev);
       if (x) out.add(x);
     }
   }
@@ -304,11 +307,14 @@ function resourcesOf(s: LeafStepSpec, id: string): Set<string> {
 }
 
 /** The scenario's steps as units (a leaf, or a repeat of leaves) with their dependencies. */
-export function planSteps(steps: readonly StepSpec[]): { units: StepUnit[]; leaves: LeafStep[] } {
+export function planSteps(
+  steps: readonly StepSpec[],
+  dev: DevRef = (ref) => ref,
+): { units: StepUnit[]; leaves: LeafStep[] } {
   const leaves: LeafStep[] = [];
   const byId = new Map<string, number[]>();
   const add = (spec: LeafStepSpec, id: string, needs: readonly string[]): LeafStep => {
-    const resources = resourcesOf(spec, id);
+    const resources = resourcesOf(spec, id, dev);
     const deps = new Set<number>();
     for (const prev of leaves) {
       for (const r of resources) if (prev.resources.has(r)) deps.add(prev.index);
@@ -377,7 +383,7 @@ export class ScenarioRun {
   }
 
   run(): StrategyRunResult {
-    const { units, leaves } = planSteps(this.m.scenario.spec.steps);
+    const { units, leaves } = planSteps(this.m.scenario.spec.steps, this.devRef);
     const out: StepResult[] = [];
     for (const u of units) {
       if ('leaf' in u) {
@@ -404,7 +410,7 @@ export class ScenarioRun {
       const skipped = inner.every((r) => r?.skipped);
       out.push({
         id: u.id,
-        ok: !failed && !skipped,
+        ok: done === u.repeat && inner.every((r) => r?.ok),
         skipped,
         stage: failed?.stage ?? (skipped ? 'dependency' : null),
         error: failed?.error ?? (skipped ? inner[0]!.error : null),
@@ -478,8 +484,9 @@ export class ScenarioRun {
   }
 
   private leafIds: string[] | undefined;
+  private readonly devRef: DevRef = (ref) => this.m.topology.find(ref)?.bdf ?? ref;
   private leafId(i: number): string {
-    this.leafIds ??= planSteps(this.m.scenario.spec.steps).leaves.map((l) => l.id);
+    this.leafIds ??= planSteps(this.m.scenario.spec.steps, this.devRef).leaves.map((l) => l.id);
     return this.leafIds[i] ?? `#${i}`;
   }
 
