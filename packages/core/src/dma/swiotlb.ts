@@ -10,8 +10,9 @@
  *
  * What the model keeps per slot is what the kernel keeps (orig_addr, alloc_size, the free-run
  * count `list`, pad_slots), so allocation, release and the orig <-> bounce address lookups follow
- * the kernel's arithmetic. The bytes themselves are not copied (there is no data store yet):
- * swiotlb_bounce() is counted (stats.bounces, bytes per direction).
+ * the kernel's arithmetic. swiotlb_bounce() is counted (stats.bounces, bytes per direction), and
+ * copies the bytes when a data store of physical memory is attached (attachMemory(): the
+ * scenario runner attaches the fabric's).
  *
  * Simplifications: one area (the kernel has one per possible CPU, rounded to a power of two, each
  * searched from the CPU's own; a one-CPU kernel has one), no dynamic pools, no restricted-DMA
@@ -25,6 +26,11 @@ import { warnOnce } from './mapping';
 import type { KernelLog } from '../kernel-log';
 import { FOUR_GIB, type PhysMemoryMap } from '../mm/memory-map';
 import { PAGE_SIZE } from '../mm/page';
+
+/** What bounces copy through: a store of physical memory (fabric/extent-store.ts has one). */
+export interface BounceMemory {
+  copyFrom(src: BounceMemory, srcOffset: number, dstOffset: number, len: number): void;
+}
 
 /** log2 of the slot size. */
 export const IO_TLB_SHIFT = 11;
@@ -415,6 +421,14 @@ export class Swiotlb {
    * (counted only). A size beyond the allocation is cut to it with the kernel's "Buffer overflow
    * detected" WARN. Nothing for an address whose slot is not mapped.
    */
+  /** The bytes of physical memory, for bounces to copy (none: bounces are only counted). */
+  private memory: BounceMemory | undefined;
+
+  /** Makes swiotlb_bounce() copy data in `memory` (keyed by CPU physical address). */
+  attachMemory(memory: BounceMemory): void {
+    this.memory = memory;
+  }
+
   private bounce(dev: DmaDevice, tlbAddr: number, size: number, toDevice: boolean): void {
     const index = Math.floor((tlbAddr - this.start) / IO_TLB_SIZE);
     const orig = this.origAddr[index]!;
@@ -429,6 +443,12 @@ export class Swiotlb {
         `${devDriverString(dev)} ${dev.name}: Buffer overflow detected. Allocation size: ${allocSize}. Mapping size: ${size}.`,
       );
       size = allocSize;
+    }
+    // orig_addr += tlb_offset: the original byte that the bounce buffer's byte stands for
+    const m = this.memory;
+    if (m && size > 0) {
+      if (toDevice) m.copyFrom(m, orig + tlbOffset, tlbAddr, size);
+      else m.copyFrom(m, tlbAddr, orig + tlbOffset, size);
     }
     const s = this.stats;
     s.bounces++;

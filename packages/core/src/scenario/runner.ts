@@ -185,6 +185,8 @@ export class ScenarioMachine {
       peerThroughRootComplexFactor:
         topology.cpu.vendor === 'Intel' ? this.cost.peerThroughRootComplexFactor : 1,
     });
+    // swiotlb copies its bounces through the same memory the fabric delivers into
+    c.get(Swiotlb).attachMemory(this.fabric.memory);
     // Boot: the nvme driver probes every controller (nvme_map_cmb() registers CMBs), other
     // drivers register and publish the P2P memory the topology gives them.
     const nvme: NvmeCtrlOptions = {
