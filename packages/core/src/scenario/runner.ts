@@ -12,8 +12,7 @@
  */
 import type { Container } from 'inversify';
 import { bioSplitToLimits } from '../block/blk-merge';
-import { bioReleasePages } from '../block/bio-iov-iter';
-import { blkdevDirectIo } from '../block/bio-iov-iter';
+import { bioReleasePages, blkdevDirectIo } from '../block/bio-iov-iter';
 import { REQ_OP_READ, REQ_OP_WRITE, type Bio } from '../block/bio';
 import { BLK_STS_OK, blkStatusName, blkStatusToErrno, type BlkStatus } from '../block/blk-status';
 import { blkRqFromBio, type Request } from '../block/request';
@@ -55,7 +54,6 @@ import type {
   Integrity,
   RunMetrics,
   ScenarioRunResult,
-  StepError,
   StepResult,
   StepStage,
   StrategyRunResult,
@@ -374,8 +372,6 @@ export function runScenarioStrategy(
 export class ScenarioRun {
   private readonly buffers = new Map<string, ScenarioBuffer>();
   private readonly tally = new Tally();
-  /** Per flattened leaf: undefined (not run), the result so far. */
-  private readonly results: (StepResult | undefined)[] = [];
   /** Leaves whose failure blocks their dependents. */
   private readonly blocking = new Set<number>();
   private readonly notes: string[];
@@ -386,6 +382,7 @@ export class ScenarioRun {
 
   run(): StrategyRunResult {
     const { units, leaves } = planSteps(this.m.scenario.spec.steps, this.devRef);
+    this.leaves = leaves;
     const out: StepResult[] = [];
     for (const u of units) {
       if ('leaf' in u) {
@@ -422,7 +419,6 @@ export class ScenarioRun {
         out.push(r ?? this.skippedResult(u.leaves[j]!, u.id));
       }
     }
-    void leaves;
     return {
       strategy: this.m.strategy.id,
       ok: out.every((r) => r.ok),
@@ -451,7 +447,6 @@ export class ScenarioRun {
         this.blocking.add(leaf.index);
         const because = this.leafId(dep);
         const r = this.skippedResult(leaf, because);
-        this.results[leaf.index] = r;
         return r;
       }
     }
@@ -481,15 +476,13 @@ export class ScenarioRun {
           error: null,
           ...(detail ? { detail } : {}),
         };
-    this.results[leaf.index] = r;
     return r;
   }
 
-  private leafIds: string[] | undefined;
+  private leaves: readonly LeafStep[] = [];
   private readonly devRef: DevRef = (ref) => this.m.topology.find(ref)?.bdf ?? ref;
   private leafId(i: number): string {
-    this.leafIds ??= planSteps(this.m.scenario.spec.steps, this.devRef).leaves.map((l) => l.id);
-    return this.leafIds[i] ?? `#${i}`;
+    return this.leaves[i]?.id ?? `#${i}`;
   }
 
   // -- alloc ------------------------------------------------------------------------------------
@@ -1023,5 +1016,3 @@ function prepFailureText(sts: BlkStatus, ctrl: NvmeCtrl, errno: number): string 
   }
   return `${ctrl.name}: nvme_prep_rq() failed with ${name} (${errnoName(errno)})`;
 }
-
-export type { StepError };
