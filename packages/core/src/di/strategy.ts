@@ -28,6 +28,14 @@ export interface StrategyDescriptor {
    * whose IOMMU is enabled, 'direct' on one without.
    */
   platformDmaOps?: PlatformDmaOpsKind;
+  /**
+   * The design's DMA addresses reach memory without the platform IOMMU translating them: its ops
+   * hand out CPU or bus addresses (dma-direct; an architecture whose translation is elsewhere, as
+   * under Xen, whose hypervisor owns the IOMMU and gives dom0 identity mappings). The scenario
+   * runner boots such a kernel with iommu.passthrough=1 on a platform whose IOMMU translates,
+   * rather than fault every DMA. Implied by platformDmaOps 'direct'.
+   */
+  untranslated?: boolean;
 }
 
 /** Which platforms a module serves as the DMA ops of: with an enabled IOMMU, or without. */

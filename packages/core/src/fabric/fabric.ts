@@ -90,6 +90,19 @@ interface PathState {
   readonly path: FabricPath;
   readonly counters: readonly LinkCounters[];
   readonly costs: Map<number, PathCost>;
+  /** Since the last takeTraffic(): payload bytes by direction, and refused DMAs. */
+  readonly tally: { write: number; read: number; refused: number };
+}
+
+/** The payload one path carried since the last takeTraffic(), for reports that draw paths. */
+export interface PathTraffic {
+  readonly path: FabricPath;
+  /** Payload bytes the device wrote along it. */
+  readonly writeBytes: number;
+  /** Payload bytes the device read along it. */
+  readonly readBytes: number;
+  /** DMAs refused on it (the path then ends where they were refused). */
+  readonly refused: number;
 }
 
 /** Sizes cached per path before the cache is emptied (scenarios use a handful). */
@@ -128,6 +141,8 @@ export class Fabric {
   private decoders: (UpstreamDecoder | undefined)[] = [];
   /** Per initiator index: paths by key (see pathKey). */
   private paths: (Map<number, PathState> | undefined)[] = [];
+  /** Paths that carried something since the last takeTraffic(). */
+  private readonly touched = new Set<PathState>();
 
   constructor(
     readonly topology: PciTopology,
@@ -210,6 +225,8 @@ export class Fabric {
       else if (err.code === 'UR') s.urs++;
       else s.rcP2pDrops++;
       if (r.failed) {
+        r.failed.tally.refused++;
+        this.touched.add(r.failed);
         const c = this.cost(r.failed, op, len);
         this.countLinks(r.failed, c.traffic, false); // a refused read gets no data back
         if (op === 'write') ns = (len * 8) / c.gbps;
@@ -225,11 +242,30 @@ export class Fabric {
       ns += ((size * 8) / c.gbps) * (peerRc ? this.peerFactor : 1);
       if (p.target.kind === 'bar') s.p2pBytes += size;
       if (p.state.path.viaRootComplex) s.hostBridgeBytes += size;
+      p.state.tally[op] += size;
+      this.touched.add(p.state);
     }
     s.payloadBytes += len;
     if (route.translated) s.translatedBytes += len;
     s.transferNs += ns;
     return { ok: true, bytes: len, route, transferNs: ns };
+  }
+
+  /**
+   * The paths that carried payload or refused a DMA since the last call, in first-use order, and
+   * zeroes their tallies: a scenario runner takes them after each step to draw where data went.
+   */
+  takeTraffic(): PathTraffic[] {
+    const out: PathTraffic[] = [];
+    for (const st of this.touched) {
+      const t = st.tally;
+      out.push({ path: st.path, writeBytes: t.write, readBytes: t.read, refused: t.refused });
+      t.write = 0;
+      t.read = 0;
+      t.refused = 0;
+    }
+    this.touched.clear();
+    return out;
   }
 
   /**
@@ -315,6 +351,7 @@ export class Fabric {
         path,
         counters: path.hops.map((h) => this.stats.link(h.dev)),
         costs: new Map(),
+        tally: { write: 0, read: 0, refused: 0 },
       };
       m.set(key, st);
     }

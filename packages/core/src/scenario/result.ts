@@ -69,6 +69,38 @@ export interface RunMetrics {
   integrity: Integrity;
 }
 
+/**
+ * One path the DMAs of a step took through the fabric, with the payload it carried: what a report
+ * draws on the topology tree. DMAs of one step between the same initiator and target by the same
+ * route are summed.
+ */
+export interface TransferPath {
+  /** The step whose DMAs took it (inside a repeat, the inner step). */
+  step: string;
+  /** The device that issued the DMAs: its name, or its BDF when it has none. */
+  initiator: string;
+  /** "RAM", or the device whose BAR held the memory (name or BDF). */
+  target: string;
+  /** PCI functions by BDF: the initiator, and the target device (absent for RAM, or when refused). */
+  initiatorBdf: string;
+  targetBdf?: string;
+  /** Payload bytes the device wrote along the path. */
+  writeBytes: number;
+  /** Payload bytes the device read along the path. */
+  readBytes: number;
+  /** DMAs refused on it (the path then ends where they were refused). */
+  refused: number;
+  /** The requests went up to a root complex (RAM, redirected or cross-root-port peer traffic). */
+  viaRootComplex: boolean;
+  /** The target is under another host bridge than the initiator. */
+  crossHostBridge: boolean;
+  /**
+   * The PCIe links crossed, in order: each named by the function whose upstream link it is (BDF),
+   * towards the root complex ('up') or away from it ('down').
+   */
+  links: { bdf: string; dir: 'up' | 'down' }[];
+}
+
 export interface StrategyRunResult {
   strategy: string;
   /** Every step succeeded. */
@@ -77,6 +109,8 @@ export interface StrategyRunResult {
   metrics: RunMetrics;
   /** Sentences that explain this design's outcome (kernel messages, fall-backs, costs). */
   notes?: string[];
+  /** Where the data went, per step and path (absent when no DMA was issued). */
+  transfers?: TransferPath[];
 }
 
 export interface ScenarioRunResult {

@@ -44,7 +44,7 @@ import { pciP2pdmaStructPageBytes, pciP2pmemPublish, pciP2pmemVirtToBus } from '
 import { P2pdmaDevices } from '../p2pdma/state';
 import { ExtentStore, rangesEqual, type DataSource } from '../fabric/extent-store';
 import { Fabric, type DmaTransferResult } from '../fabric/fabric';
-import type { FabricError } from '../fabric/route';
+import type { FabricError, FabricPath } from '../fabric/route';
 import { KernelSubmitter } from '../target/kernel-submitter';
 import { allocBuffer, RamAllocator, type ScenarioBuffer } from './buffers';
 import { MODELLED_NOTE, modelCpuNs, resolveCostModel, type CostModel } from './cost-model';
@@ -57,6 +57,7 @@ import type {
   StepResult,
   StepStage,
   StrategyRunResult,
+  TransferPath,
 } from './result';
 import type {
   AllocSpec,
@@ -150,7 +151,7 @@ export class ScenarioMachine {
     let topology = scenario.buildTopology();
     const iommuSpec = topology.platform.iommu;
     if (
-      strategy.platformDmaOps === 'direct' &&
+      (strategy.platformDmaOps === 'direct' || strategy.untranslated === true) &&
       iommuSpec?.enabled &&
       iommuSpec.mode !== 'passthrough'
     ) {
@@ -375,6 +376,8 @@ export class ScenarioRun {
   /** Leaves whose failure blocks their dependents. */
   private readonly blocking = new Set<number>();
   private readonly notes: string[];
+  /** Paths taken, by step id, then by fabric path. */
+  private readonly transfers = new Map<string, Map<FabricPath, TransferPath>>();
 
   constructor(readonly m: ScenarioMachine) {
     this.notes = [...m.notes];
@@ -425,7 +428,48 @@ export class ScenarioRun {
       steps: out,
       metrics: this.metrics(out),
       notes: this.finalNotes(),
+      ...(this.transfers.size
+        ? { transfers: [...this.transfers.values()].flatMap((m) => [...m.values()]) }
+        : {}),
     };
+  }
+
+  /** Adds what the fabric carried since the last call to the step's paths. */
+  private collectTraffic(stepId: string): void {
+    const taken = this.m.fabric.takeTraffic();
+    if (!taken.length) return;
+    let byPath = this.transfers.get(stepId);
+    if (!byPath) {
+      byPath = new Map();
+      this.transfers.set(stepId, byPath);
+    }
+    for (const t of taken) {
+      let tp = byPath.get(t.path);
+      if (!tp) {
+        const p = t.path;
+        tp = {
+          step: stepId,
+          initiator: p.initiator.name ?? p.initiator.bdf,
+          target: p.target
+            ? (p.target.name ?? p.target.bdf)
+            : p.viaRootComplex
+              ? 'RAM'
+              : '(refused)',
+          initiatorBdf: p.initiator.bdf,
+          ...(p.target ? { targetBdf: p.target.bdf } : {}),
+          writeBytes: 0,
+          readBytes: 0,
+          refused: 0,
+          viaRootComplex: p.viaRootComplex,
+          crossHostBridge: p.crossHostBridge,
+          links: p.hops.map((h) => ({ bdf: h.dev.bdf, dir: h.dir })),
+        };
+        byPath.set(p, tp);
+      }
+      tp.writeBytes += t.writeBytes;
+      tp.readBytes += t.readBytes;
+      tp.refused += t.refused;
+    }
   }
 
   private skippedResult(leaf: LeafStep, because: string): StepResult {
@@ -459,6 +503,7 @@ export class ScenarioRun {
     else if ('nvme' in s) ({ f, detail } = this.nvme(s.nvme, iteration));
     else ({ f, detail } = this.verify(s.verify));
     if (f && !f.silent) this.blocking.add(leaf.index);
+    this.collectTraffic(leaf.id);
     const r: StepResult = f
       ? {
           id: leaf.id,
