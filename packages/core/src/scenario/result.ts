@@ -79,7 +79,8 @@ export interface TransferPath {
   step: string;
   /** The device that issued the DMAs: its name, or its BDF when it has none. */
   initiator: string;
-  /** "RAM", or the device whose BAR held the memory (name or BDF). */
+  /** "RAM", the device whose BAR held the memory (name or BDF), or "(refused)" for a path that
+   * only refused DMAs before reaching any memory. */
   target: string;
   /** PCI functions by BDF: the initiator, and the target device (absent for RAM, or when refused). */
   initiatorBdf: string;

@@ -428,10 +428,21 @@ export class ScenarioRun {
       steps: out,
       metrics: this.metrics(out),
       notes: this.finalNotes(),
-      ...(this.transfers.size
-        ? { transfers: [...this.transfers.values()].flatMap((m) => [...m.values()]) }
-        : {}),
+      ...(this.transfers.size ? { transfers: this.transferPaths() } : {}),
     };
+  }
+
+  /** The paths taken, by step; a path that only refused DMAs names no target memory. */
+  private transferPaths(): TransferPath[] {
+    const out: TransferPath[] = [];
+    for (const byPath of this.transfers.values()) {
+      for (const t of byPath.values()) {
+        if (t.writeBytes + t.readBytes === 0 && t.targetBdf === undefined) {
+          out.push({ ...t, target: '(refused)' });
+        } else out.push(t);
+      }
+    }
+    return out;
   }
 
   /** Adds what the fabric carried since the last call to the step's paths. */
