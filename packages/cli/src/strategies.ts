@@ -1,4 +1,4 @@
-/** The designs the CLI knows: the built-in three (plugins join them in a later layer). */
+/** The designs the CLI knows: the built-in three (plugins join them in plugins.ts). */
 import { createStrategyRegistry, StrategyRegistry, type StrategyDescriptor } from '@dmasim/core';
 import { dmaDirectStrategy } from '@dmasim/dma-direct';
 import { dmaIommuStrategy } from '@dmasim/dma-iommu';

@@ -1,5 +1,6 @@
 /** Every `dmasim` subcommand, in the order `dmasim --help` lists them. Add new ones here. */
 import type { CommandModule } from '../context';
+import { conformanceCommand } from './conformance';
 import { mapCommand } from './map';
 import { runCommand } from './run';
 import { strategiesCommand } from './strategies';
@@ -10,4 +11,5 @@ export const COMMANDS: readonly CommandModule[] = [
   mapCommand,
   runCommand,
   strategiesCommand,
+  conformanceCommand,
 ];

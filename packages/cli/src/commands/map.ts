@@ -36,12 +36,15 @@ import {
 } from '@dmasim/core';
 import type { CliContext, CommandModule } from '../context';
 import { loadSglFile, type SglInput } from '../input/sgl-file';
+import { cliRegistry, PLUGIN_HELP, pluginOption } from '../plugins';
 import { builtInRegistry, selectStrategies } from '../strategies';
 import { alignColumns, cell, heading, type Cell } from '../render/text';
 
 export interface MapOptions {
   topology?: string;
   strategy?: string[];
+  /** --plugin specs (paths or package names), loaded after the built-in designs. */
+  plugin?: string[];
   json?: boolean;
 }
 
@@ -252,7 +255,7 @@ function renderResult(
 }
 
 export function runMap(path: string, opts: MapOptions, ctx: CliContext): number {
-  const registry = builtInRegistry();
+  const registry = cliRegistry(opts.plugin);
   const strategies = selectStrategies(registry, opts.strategy);
   const input = loadSglFile(path, opts.topology);
   const all = strategies.map((s) => mapWithStrategy(input, s, registry));
@@ -289,6 +292,8 @@ Examples:
   $ dmasim map examples/sgl/nic-reads-cmb.yaml
   $ dmasim map examples/sgl/nic-reads-cmb.yaml --strategy dma-direct --json
   $ dmasim map examples/sgl/nic-gather-iommu.yaml --strategy dma-iommu
+  $ dmasim map examples/sgl/nic-reads-cmb.yaml --plugin ./my-plugin
+${PLUGIN_HELP}
 
 Exit status: 0 success (whatever the mapping returned), 1 invalid input (file:line:column:
 message), 2 usage error.`;
@@ -308,9 +313,10 @@ export const mapCommand: CommandModule = {
       .addOption(
         new Option(
           '--strategy <name>',
-          'design to run: dma-direct, dma-iommu, dma-vec or all (repeatable; default all)',
+          "design to run: dma-direct, dma-iommu, dma-vec, a plugin's id, or all (repeatable; default all)",
         ).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
       )
+      .addOption(pluginOption())
       .option('--json', 'print one JSON document (schemaVersion 1)')
       .addHelpText('after', HELP_EXAMPLES)
       .action((path: string, opts: MapOptions) => {

@@ -10,10 +10,12 @@
 import { StrategyRegistry, type PlatformDmaOpsKind, type StrategyDescriptor } from '@dmasim/core';
 import type { CliContext, CommandModule } from '../context';
 import { alignColumns, cell, type Cell } from '../render/text';
-import { builtInRegistry } from '../strategies';
+import { cliRegistry, PLUGIN_HELP, pluginOf, pluginOption } from '../plugins';
 
 export interface StrategiesOptions {
   json?: boolean;
+  /** --plugin specs (paths or package names), listed after the built-in designs. */
+  plugin?: string[];
 }
 
 export interface StrategyJson {
@@ -24,6 +26,8 @@ export interface StrategyJson {
   usesPlatformDmaOps: boolean;
   /** The platforms whose DMA ops this design's module is: 'iommu', 'direct', or null. */
   platformDmaOps: PlatformDmaOpsKind | null;
+  /** Present for a plugin's strategy: the --plugin spec as given. */
+  plugin?: string;
 }
 
 export interface StrategiesJson {
@@ -32,12 +36,14 @@ export interface StrategiesJson {
 }
 
 export function strategyJson(d: StrategyDescriptor): StrategyJson {
+  const plugin = pluginOf(d);
   return {
     id: d.id,
     title: d.title,
     origin: d.origin,
     usesPlatformDmaOps: d.usesPlatformDmaOps === true,
     platformDmaOps: d.platformDmaOps ?? null,
+    ...(plugin ? { plugin: plugin.spec } : {}),
   };
 }
 
@@ -72,6 +78,8 @@ export function renderStrategies(registry: StrategyRegistry, ctx: CliContext): s
       [cell('origin', c.dim), cell(d.origin)],
       [cell('DMA ops', c.dim), cell(dmaOpsText(d, registry))],
     ];
+    const plugin = pluginOf(d);
+    if (plugin) rows.push([cell('plugin', c.dim), cell(plugin.spec)]);
     if (!registry.isRunnable(d)) {
       rows.push([cell('status', c.dim), cell('cannot map yet: binds no DmaMapOps', c.yellow)]);
     }
@@ -82,7 +90,7 @@ export function renderStrategies(registry: StrategyRegistry, ctx: CliContext): s
 }
 
 export function runStrategies(opts: StrategiesOptions, ctx: CliContext): number {
-  const registry = builtInRegistry();
+  const registry = cliRegistry(opts.plugin);
   if (opts.json) ctx.out.write(`${JSON.stringify(strategiesJson(registry), null, 2)}\n`);
   else ctx.out.out(...renderStrategies(registry, ctx));
   return 0;
@@ -92,8 +100,10 @@ const HELP_EXAMPLES = `
 Examples:
   $ dmasim strategies
   $ dmasim strategies --json
+  $ dmasim strategies --plugin ./my-plugin --plugin some-published-plugin
 
-The ids are what --strategy takes in \`dmasim map\` and \`dmasim run\`.`;
+The ids are what --strategy takes in \`dmasim map\` and \`dmasim run\`.
+${PLUGIN_HELP}`;
 
 export const strategiesCommand: CommandModule = {
   register(program, ctx) {
@@ -107,8 +117,9 @@ export const strategiesCommand: CommandModule = {
       )
       .option(
         '--json',
-        'print one JSON document: { schemaVersion: 1, strategies: [{ id, title, origin, usesPlatformDmaOps, platformDmaOps }] }',
+        'print one JSON document: { schemaVersion: 1, strategies: [{ id, title, origin, usesPlatformDmaOps, platformDmaOps, plugin? }] }',
       )
+      .addOption(pluginOption())
       .addHelpText('after', HELP_EXAMPLES)
       .action((opts: StrategiesOptions) => {
         runStrategies(opts, ctx);

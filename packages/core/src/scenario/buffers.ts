@@ -118,6 +118,11 @@ export interface AllocContext {
   log: KernelLog;
   /** Whether the design's P2P memory has struct pages (P2pMemory.structPages). */
   structPages: boolean;
+  /**
+   * dma_pci_p2pdma_supported() of a client's DMA ops (absent: every client can). nvmet asks it
+   * before using P2P memory for a client (§11).
+   */
+  p2pdmaSupported?: (dev: PciDev) => boolean;
 }
 
 function runsFromPfns(pfns: readonly number[], size: number): PhysRun[] {
@@ -164,6 +169,16 @@ function resolveProvider(
   spec: AllocSpec,
 ): { provider?: PciDev; errno?: number; message?: string; note?: string } {
   const clients = (spec.clients ?? []).map((c) => ctx.topology.get(c));
+  // nvmet uses P2P memory only for clients whose DMA ops can map it: nvmet-rdma sets no
+  // p2p_client without ib_dma_pci_p2p_dma_supported(), and nvmet_p2pmem_ns_enable() refuses a
+  // namespace whose queue lacks PCI_P2PDMA (§11, §10).
+  const unable = ctx.p2pdmaSupported ? clients.filter((c) => !ctx.p2pdmaSupported!(c)) : [];
+  if (unable.length) {
+    return {
+      errno: -EINVAL,
+      message: `${unable.map((c) => c.label).join(', ')} cannot DMA to P2P memory: dma_pci_p2pdma_supported() is false for ${unable.length > 1 ? 'their' : 'its'} DMA ops, so nvmet uses no P2P memory for ${unable.length > 1 ? 'them' : 'it'}`,
+    };
+  }
   if (spec.provider === 'auto') {
     const provider = pciP2pmemFindMany(ctx.p2p, clients, () => 0);
     if (provider) {

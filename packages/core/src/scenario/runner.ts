@@ -23,6 +23,7 @@ import type { StrategyDescriptor } from '../di/strategy';
 import { DmaDataDirection } from '../dma/direction';
 import type { DmaDevice } from '../dma/device';
 import { DmaMapOps } from '../dma/map-ops';
+import { dmaPciP2pdmaSupported } from '../dma/mapping';
 import { Swiotlb } from '../dma/swiotlb';
 import { errnoName } from '../errno';
 import { InputError } from '../input-error';
@@ -555,6 +556,7 @@ export class ScenarioRun {
         mm: m.mm,
         log: m.log,
         structPages: m.structPages,
+        p2pdmaSupported: (d) => dmaPciP2pdmaSupported(m.devices.get(d)),
       },
       id,
       spec,
