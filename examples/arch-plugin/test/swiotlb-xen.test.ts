@@ -286,4 +286,20 @@ describe('swiotlb-xen through the scenario runner (§5.3, §5.4)', () => {
     expect(step('check')).toMatchObject({ skipped: true, stage: 'dependency' });
     expect(r!.metrics.bytesTransferred).toBe(0);
   });
+
+  it('§11 copy-offload: nvmet uses no P2P memory for clients without P2PDMA, so the copy goes through RAM', () => {
+    const s = loadScenarioFile(path.join(SCENARIOS, 'copy-offload.yaml'));
+    const [r] = runScenario(s, { registry }).results;
+    // dma_pci_p2pdma_supported() is false for mlx5_0 and nvme0 (§11 row 23), so nvmet sets no
+    // p2p_client and falls back to RAM: the alloc succeeds with RAM, every step works, and both
+    // legs of the 1 MiB copy cross the root complex: 2 x 1 MiB = 2097152 bytes, none peer-to-peer.
+    expect(r!.ok).toBe(true);
+    expect(r!.steps.find((x) => x.id === 'cmb')!.detail).toMatch(/RAM/);
+    expect(r!.metrics).toMatchObject({
+      p2pBytes: 0,
+      hostBridgeBytes: 2 * 1024 * 1024,
+      integrity: 'verified',
+    });
+    expect(r!.notes!.join('\n')).toMatch(/dma_pci_p2pdma_supported\(\) is false/);
+  });
 });
