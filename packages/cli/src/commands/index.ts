@@ -4,12 +4,14 @@ import { conformanceCommand } from './conformance';
 import { mapCommand } from './map';
 import { runCommand } from './run';
 import { strategiesCommand } from './strategies';
+import { sweepCommand } from './sweep';
 import { topoCommand } from './topo';
 
 export const COMMANDS: readonly CommandModule[] = [
   topoCommand,
   mapCommand,
   runCommand,
+  sweepCommand,
   strategiesCommand,
   conformanceCommand,
 ];

@@ -1,0 +1,132 @@
+/**
+ * The grid of a sweep: `--vary key=v1,v2,...` parsed into SweepParameters (values read as YAML
+ * scalars, so `4KiB` stays a size string, `256` is a number and `true` a boolean), and their
+ * cartesian product in --vary order with the last parameter varying fastest.
+ */
+import { parseDocumentText, parseSize, type DocumentKind } from '@dmasim/core';
+import { z } from 'zod';
+import { CliError, EXIT_USAGE } from '../errors';
+import { namedParameter, NAMED_PARAMETER_KEYS } from './parameters';
+import type { SweepParameter, SweepValue } from './types';
+
+/** One grid point: one value per parameter, by key (the SweepRow's `point`). */
+export type SweepPoint = Record<string, SweepValue>;
+
+/** Any parsed YAML document, unchecked: the value is checked by its parameter. */
+const YAML_VALUE: DocumentKind<z.ZodUnknown, unknown> = {
+  schema: z.unknown(),
+  build: (v) => v,
+  name: 'the value',
+  fileWhat: 'value',
+};
+
+/** `text` read as one YAML scalar ("4KiB" -> "4KiB", "0x1000" -> 4096, "true" -> true). */
+export function parseSweepValue(key: string, text: string): SweepValue {
+  const t = text.trim();
+  if (t === '') {
+    throw new CliError(
+      `--vary ${key}: an empty value (values are separated by commas)`,
+      EXIT_USAGE,
+    );
+  }
+  let v: unknown;
+  try {
+    v = parseDocumentText(t, '--vary', YAML_VALUE);
+  } catch {
+    v = undefined;
+  }
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' || typeof v === 'boolean') return v;
+  throw new CliError(
+    `--vary ${key}: cannot read "${t}" as a value (a size, a number, a word or true/false)`,
+    EXIT_USAGE,
+  );
+}
+
+/** The values in bytes (sizes) or as numbers, when every value is one; else undefined. */
+export function numericValues(values: readonly SweepValue[]): number[] | undefined {
+  const out: number[] = [];
+  for (const v of values) {
+    const n = typeof v === 'number' ? v : typeof v === 'string' ? parseSize(v) : undefined;
+    if (n === undefined) return undefined;
+    out.push(n);
+  }
+  return out;
+}
+
+/**
+ * One `--vary key=v1,v2,...`. The key is a named parameter (ioSize, size, iommu, ...) or a dotted
+ * path into the scenario document (steps.flush.nvme.ioSize); anything else is a usage error.
+ */
+export function parseVary(spec: string): SweepParameter {
+  const eq = spec.indexOf('=');
+  if (eq < 0) {
+    throw new CliError(
+      `--vary "${spec}": expected KEY=VALUE[,VALUE...] (for example ioSize=4KiB,16KiB)`,
+      EXIT_USAGE,
+    );
+  }
+  const key = spec.slice(0, eq).trim();
+  if (key === '') throw new CliError(`--vary "${spec}": the key before "=" is missing`, EXIT_USAGE);
+  const named = namedParameter(key);
+  if (!named && !key.includes('.')) {
+    throw new CliError(
+      `--vary: unknown key "${key}": expected one of ${NAMED_PARAMETER_KEYS.join(', ')}, ` +
+        'or a dotted path into the scenario (steps.<id>.nvme.ioSize, platform.iommu.mode, cost.<constant>)',
+      EXIT_USAGE,
+    );
+  }
+  if (key.split('.').some((s) => s === '')) {
+    throw new CliError(`--vary ${key}: an empty segment in the path`, EXIT_USAGE);
+  }
+  const values = spec
+    .slice(eq + 1)
+    .split(',')
+    .map((t) => parseSweepValue(key, t));
+  for (const v of values) named?.check?.(v);
+  const seen = new Set<string>();
+  for (const v of values) {
+    const k = JSON.stringify(v);
+    if (seen.has(k)) {
+      throw new CliError(`--vary ${key}: the value ${String(v)} is given twice`, EXIT_USAGE);
+    }
+    seen.add(k);
+  }
+  const numeric = numericValues(values);
+  return { key, values, ...(numeric ? { numeric } : {}) };
+}
+
+/** Every `--vary` in order; a key given twice is a usage error. */
+export function parseGrid(specs: readonly string[]): SweepParameter[] {
+  if (specs.length === 0) {
+    throw new CliError('give at least one --vary KEY=VALUE[,VALUE...]', EXIT_USAGE);
+  }
+  const params = specs.map(parseVary);
+  const keys = new Set<string>();
+  for (const p of params) {
+    if (keys.has(p.key)) {
+      throw new CliError(
+        `--vary ${p.key} is given twice: list all its values in one --vary`,
+        EXIT_USAGE,
+      );
+    }
+    keys.add(p.key);
+  }
+  return params;
+}
+
+/** The cartesian product of the parameters' values, the last parameter varying fastest. */
+export function expandGrid(params: readonly SweepParameter[]): SweepPoint[] {
+  let points: SweepPoint[] = [{}];
+  for (const p of params) {
+    points = points.flatMap((pt) => p.values.map((v) => ({ ...pt, [p.key]: v })));
+  }
+  return points;
+}
+
+/** "ioSize=4KiB iommu=strict": a grid point in messages and the table. */
+export function pointLabel(point: SweepPoint): string {
+  return Object.entries(point)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+}
