@@ -123,6 +123,7 @@ export async function sweepAction(path: string, opts: SweepOptions, ctx: CliCont
   if (opts.report !== undefined) {
     const html = sweepReportHtml({ scenario, source, titles, version: ctx.version }, sweep);
     writeFileSync(opts.report, html);
+    ctx.out.err(`dmasim: report written to ${opts.report}`);
   }
   if (opts.json) ctx.out.write(`${JSON.stringify(sweep, null, 2)}\n`);
   else if (opts.csv === '-') ctx.out.write(sweepCsv(sweep));

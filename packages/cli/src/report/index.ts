@@ -1,9 +1,12 @@
 /**
- * `--report out.html`: one self-contained HTML file (inline CSS and SVG, no scripts needed) for a
- * run or a sweep. (Being written: the lead's stub so that commands can call it already.)
+ * `--report out.html`: one self-contained HTML file for a run or a sweep: inline CSS and SVG,
+ * nothing loaded, nothing to run (it reads with JavaScript off and prints), and the raw JSON
+ * embedded in a `<script type="application/json" id="dmasim-data">` block.
  */
 import type { LoadedScenario, ScenarioRunResult } from '@dmasim/core';
 import type { SweepJson } from '../sweep/types';
+import { buildRunReport } from './run-report';
+import { buildSweepReport } from './sweep-report';
 
 export interface ReportInput {
   /** The scenario as loaded (its topology is drawn). */
@@ -17,11 +20,11 @@ export interface ReportInput {
 }
 
 /** The HTML of a run's report. */
-export function runReportHtml(_input: ReportInput, _result: ScenarioRunResult): string {
-  throw new Error('runReportHtml: not written yet');
+export function runReportHtml(input: ReportInput, result: ScenarioRunResult): string {
+  return buildRunReport(input, result);
 }
 
 /** The HTML of a sweep's report. */
-export function sweepReportHtml(_input: ReportInput, _sweep: SweepJson): string {
-  throw new Error('sweepReportHtml: not written yet');
+export function sweepReportHtml(input: ReportInput, sweep: SweepJson): string {
+  return buildSweepReport(input, sweep);
 }

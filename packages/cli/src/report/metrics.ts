@@ -1,0 +1,126 @@
+/**
+ * The metrics a report charts: what each one means, its unit, which way is better, and which of
+ * them a report draws (the key ones always, the others when the designs differ in them).
+ */
+import type { RunMetrics } from '@dmasim/core';
+import type { NumericMetric } from '../render/run';
+import { formatBytes, formatCount, formatGBps, formatNs } from '../render/units';
+
+export type MetricUnit = 'bytes' | 'ns' | 'count' | 'GBps';
+
+export interface MetricInfo {
+  key: NumericMetric;
+  unit: MetricUnit;
+  /** Which way a design is better in it; absent when it describes the workload, not a cost. */
+  better?: 'lower' | 'higher';
+  /** What it counts, in a few words (RunMetrics' doc comments). */
+  what: string;
+}
+
+/** Every numeric metric, in the order of RunMetrics (and of the text table). */
+export const METRICS: readonly MetricInfo[] = [
+  { key: 'bytesTransferred', unit: 'bytes', what: 'payload every DMA delivered' },
+  { key: 'p2pBytes', unit: 'bytes', what: 'payload to or from a PCI BAR' },
+  {
+    key: 'hostBridgeBytes',
+    unit: 'bytes',
+    better: 'lower',
+    what: 'payload through a root complex',
+  },
+  {
+    key: 'iommuTranslatedBytes',
+    unit: 'bytes',
+    better: 'lower',
+    what: 'payload an IOMMU translated',
+  },
+  { key: 'bounceBytes', unit: 'bytes', better: 'lower', what: 'copied through swiotlb' },
+  { key: 'dmaSegments', unit: 'count', better: 'lower', what: 'DMA segments handed to devices' },
+  { key: 'nvmeDescriptors', unit: 'count', better: 'lower', what: 'PRP entries, SGL descriptors' },
+  { key: 'iovaBytesPeak', unit: 'bytes', better: 'lower', what: 'most IOVA space held at once' },
+  { key: 'iotlbMisses', unit: 'count', better: 'lower', what: 'IOTLB misses' },
+  { key: 'iommuFaults', unit: 'count', better: 'lower', what: 'DMAs the IOMMU refused' },
+  {
+    key: 'structPageBytes',
+    unit: 'bytes',
+    better: 'lower',
+    what: 'struct pages of the P2P providers',
+  },
+  {
+    key: 'mappingMetadataBytes',
+    unit: 'bytes',
+    better: 'lower',
+    what: 'scatterlists, bio_vecs, dma_vecs, PRP lists',
+  },
+  { key: 'cpuNs', unit: 'ns', better: 'lower', what: 'modelled CPU time to map and unmap' },
+  { key: 'transferNs', unit: 'ns', better: 'lower', what: 'modelled wire time of the DMAs' },
+  { key: 'effectiveGBps', unit: 'GBps', better: 'higher', what: 'bytes moved per modelled ns' },
+];
+
+/** The metrics a run's report always charts, in the order shown. */
+export const RUN_KEY_METRICS: readonly NumericMetric[] = [
+  'effectiveGBps',
+  'transferNs',
+  'cpuNs',
+  'hostBridgeBytes',
+  'p2pBytes',
+  'dmaSegments',
+  'mappingMetadataBytes',
+  'structPageBytes',
+];
+
+/** The metrics a sweep's report always charts against the varied parameter. */
+export const SWEEP_KEY_METRICS: readonly NumericMetric[] = [
+  'effectiveGBps',
+  'cpuNs',
+  'dmaSegments',
+  'mappingMetadataBytes',
+  'hostBridgeBytes',
+  'structPageBytes',
+];
+
+export function metricInfo(key: NumericMetric): MetricInfo {
+  const m = METRICS.find((x) => x.key === key);
+  if (!m) throw new Error(`unknown metric ${key}`);
+  return m;
+}
+
+/**
+ * A value in its unit, as the text table prints it but without trailing zeros ("1 MiB",
+ * "2.16 KiB", "5.34 µs", "6.69 GB/s", "0 GB/s").
+ */
+export function formatMetric(unit: MetricUnit, v: number): string {
+  switch (unit) {
+    case 'bytes':
+      return trimZeros(formatBytes(v));
+    case 'ns':
+      return trimZeros(formatNs(v));
+    case 'GBps':
+      return trimZeros(formatGBps(v));
+    case 'count':
+      return formatCount(v);
+  }
+}
+
+/** "4.00 MiB" -> "4 MiB", "2.50 ms" -> "2.5 ms". */
+function trimZeros(text: string): string {
+  return text.replace(/\.00(?= )/, '').replace(/(\.\d)0(?= )/, '$1');
+}
+
+/**
+ * The metrics to chart: the key ones, then every other one in which the given metric sets are
+ * not all equal (a metric that is the same everywhere says nothing about the designs); a metric
+ * that is 0 in every set is left out of the charts and listed in `zero` instead.
+ */
+export function chartedMetrics(
+  key: readonly NumericMetric[],
+  sets: readonly RunMetrics[],
+): { charted: NumericMetric[]; zero: NumericMetric[] } {
+  const picked = [...key];
+  for (const m of METRICS) {
+    if (picked.includes(m.key)) continue;
+    const vals = new Set(sets.map((s) => s[m.key]));
+    if (vals.size > 1) picked.push(m.key);
+  }
+  const isZero = (k: NumericMetric): boolean => sets.every((s) => s[k] === 0);
+  return { charted: picked.filter((k) => !isZero(k)), zero: picked.filter(isZero) };
+}
