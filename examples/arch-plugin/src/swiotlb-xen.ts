@@ -48,6 +48,9 @@ import {
   type DmaMapOpsCapabilities,
   type DmaMapOpsCounters,
   type Scatterlist,
+  printkPad,
+  printkDmaMask,
+  devDriverString,
 } from '@dmasim/core';
 import { XenSwiotlbStats } from './stats';
 import {
@@ -57,22 +60,6 @@ import {
   xenPfnDown,
   xenPhysToDma,
 } from './xen-page';
-
-/** `%pa` / `%pad`: "0x" and 16 zero-padded hex digits. */
-function printkPad(addr: number): string {
-  return `0x${addr.toString(16).padStart(16, '0')}`;
-}
-
-/** `%llx` of *dev->dma_mask (a mask of 53 bits or more is saturated in the model, device.ts). */
-function printkDmaMask(dev: DmaDevice): string {
-  if (dev.dmaMaskBits >= 53) return ((1n << BigInt(dev.dmaMaskBits)) - 1n).toString(16);
-  return dev.dmaMask.toString(16);
-}
-
-/** dev_driver_string(): the bound driver, else the bus ("pci"). */
-function devDriverString(dev: DmaDevice): string {
-  return dev.driver ?? (dev.pci ? 'pci' : '');
-}
 
 /** BUG_ON(dir == DMA_NONE): the kernel crashes; the model throws (library misuse). */
 function bugOnDmaNone(fn: string, dir: DmaDataDirection): void {

@@ -102,3 +102,4 @@ export type { ImportCpu, ImportOptions, ImportResult } from './pci/import/classi
 export * from './pci/import/lspci';
 export * from './pci/import/export-yaml';
 export * from './pci/import/sysfs';
+export * from './printk';

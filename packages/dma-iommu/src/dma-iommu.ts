@@ -63,6 +63,8 @@ import {
   type PhysMemoryMap,
   type Scatterlist,
   type DmaIovaRange,
+  printkPad,
+  devDriverString,
 } from '@dmasim/core';
 import { IommuDmaCookie } from './cookie';
 import { iommuDmaAllocIova, iommuDmaFreeIova } from './iova-alloc';
@@ -127,16 +129,6 @@ function alignUp(x: number, a: number): number {
  */
 function modPow2(x: number, m: number): number {
   return x - Math.floor(x / m) * m;
-}
-
-/** `%pad`: "0x" and 16 zero-padded hex digits. */
-function printkPad(addr: number): string {
-  return `0x${addr.toString(16).padStart(16, '0')}`;
-}
-
-/** dev_driver_string(): the bound driver, else the bus ("pci"). */
-function devDriverString(dev: DmaDevice): string {
-  return dev.driver ?? (dev.pci ? 'pci' : '');
 }
 
 /**

@@ -62,6 +62,7 @@ import {
 import type { DmaDevice } from './device';
 import { DmaDataDirection, dmaDirectionName } from './direction';
 import { DMA_MAPPING_ERROR, DmaMapOps, type DmaMapOpsCapabilities } from './map-ops';
+import { devDriverString } from '../printk';
 
 /** HASH_SIZE / HASH_FN_SHIFT: 16384 buckets, indexed by bits 13..26 of the DMA address. */
 export const DMA_DEBUG_HASH_SIZE = 16384;
@@ -186,11 +187,6 @@ export const DmaApiDebugOptions = Symbol.for('dmasim.DmaApiDebugOptions');
 function hex016(n: number): string {
   if (n === DMA_MAPPING_ERROR) return '0xffffffffffffffff';
   return `0x${printkHex(n).slice(2).padStart(16, '0')}`;
-}
-
-/** dev_driver_string(): the bound driver, else the bus ("pci"), else "". */
-function devDriverString(dev: DmaDevice): string {
-  return dev.driver ?? (dev.pci ? 'pci' : '');
 }
 
 /** hash_fn(): bits 13..26 of the DMA address; the error cookie lands in the last bucket. */

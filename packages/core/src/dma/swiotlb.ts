@@ -26,6 +26,7 @@ import { warnOnce } from './mapping';
 import type { KernelLog } from '../kernel-log';
 import { FOUR_GIB, type PhysMemoryMap } from '../mm/memory-map';
 import { PAGE_SIZE } from '../mm/page';
+import { printkPad, devDriverString } from '../printk';
 
 /** What bounces copy through: a store of physical memory (fabric/extent-store.ts has one). */
 export interface BounceMemory {
@@ -99,22 +100,12 @@ function align(x: number, a: number): number {
   return Math.ceil(x / a) * a;
 }
 
-/** `%pad` / `%pa`: "0x" and 16 zero-padded hex digits. */
-function printkPad(addr: number): string {
-  return `0x${addr.toString(16).padStart(16, '0')}`;
-}
-
 /** `%llx` of a DMA mask: the saturated 64-bit mask (see device.ts) is printed as the kernel has it. */
 function printkMask(dev: DmaDevice, mask: number): string {
   if (mask === dev.dmaMask && dev.dmaMaskBits >= 53) {
     return ((1n << BigInt(dev.dmaMaskBits)) - 1n).toString(16);
   }
   return mask.toString(16);
-}
-
-/** dev_driver_string(): the bound driver, else the bus ("pci"). */
-function devDriverString(dev: DmaDevice): string {
-  return dev.driver ?? (dev.pci ? 'pci' : '');
 }
 
 /**

@@ -50,6 +50,7 @@ import {
   type IommuResvRegion,
   type IovaReservedRange,
 } from './resv-region';
+import { printkPad } from '../printk';
 
 /** IOTLB entries per unit when the topology does not say. */
 export const DEFAULT_IOTLB_ENTRIES = 64;
@@ -518,9 +519,4 @@ export class Iommu {
     this.faults.push(fault);
     return { ok: false, fault, bytesMoved: 0 };
   }
-}
-
-/** `%pa`: "0x" and 16 zero-padded hex digits. */
-function printkPad(addr: number): string {
-  return `0x${addr.toString(16).padStart(16, '0')}`;
 }

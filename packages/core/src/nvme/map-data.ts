@@ -41,6 +41,7 @@ import type { NvmeDescriptorBlock } from './descriptor-pool';
 import { nvmePciSetupPrps, type NvmeDmaSegment } from './prp';
 import { NVME_CTRL_PAGE_SIZE } from './registers';
 import { nvmePciSetupSgls } from './sgl';
+import { printkPad } from '../printk';
 
 /** Which way nvme_map_data() built the data pointer. */
 export type NvmeDataPath = 'none' | 'prp-simple' | 'sgl-simple' | 'prp' | 'sgl';
@@ -154,10 +155,6 @@ export function nvmeSetupSglSimple(ctrl: NvmeCtrl, iod: NvmeIod, bv: BioVec): Bl
     sgl: { addr: iod.firstDma, length: iod.dmaLen, type: nvmeSglType(NVME_SGL_FMT_DATA_DESC) },
   };
   return BLK_STS_OK;
-}
-
-function printkPad(addr: number): string {
-  return `0x${addr.toString(16).padStart(16, '0')}`;
 }
 
 const printedSgl = new WeakSet<KernelLog>();

@@ -42,26 +42,11 @@ import {
 } from './addressing';
 import { DEFAULT_DMA_DIRECT_OPTIONS, DmaDirectOptions } from './options';
 import { DmaDirectStats } from './stats';
+import { printkPad, printkDmaMask, devDriverString } from '../../printk';
 
 const NONE = PciP2pdmaMapType.NONE;
 const BUS_ADDR = PciP2pdmaMapType.BUS_ADDR;
 const THRU_HOST_BRIDGE = PciP2pdmaMapType.THRU_HOST_BRIDGE;
-
-/** `%pad`: "0x" and 16 zero-padded hex digits. */
-function printkPad(addr: number): string {
-  return `0x${addr.toString(16).padStart(16, '0')}`;
-}
-
-/** `%llx` of *dev->dma_mask (a mask of 53 bits or more is saturated in the model; see device.ts). */
-function printkDmaMask(dev: DmaDevice): string {
-  if (dev.dmaMaskBits >= 53) return ((1n << BigInt(dev.dmaMaskBits)) - 1n).toString(16);
-  return dev.dmaMask.toString(16);
-}
-
-/** dev_driver_string(): the bound driver, else the bus ("pci"). */
-function devDriverString(dev: DmaDevice): string {
-  return dev.driver ?? (dev.pci ? 'pci' : '');
-}
 
 @injectable()
 export class DmaDirectOps implements DmaMapOps {
