@@ -78,6 +78,44 @@ steps:
     });
   });
 
+  it('a wrong value inside a step is described by the step kind it was meant to be', () => {
+    // The step has the key `dma`, so it is a dma step whatever else is wrong with it: its op is
+    // unknown. Line 6 (HEAD is lines 1-3): `    dma: { device: mlx5_0, op: wrte, buffer: a }`,
+    // the value "wrte" at column 32 ("    dma: { device: mlx5_0, op: " is 31 characters).
+    const text = `${HEAD}  - id: a
+    alloc: { kind: ram, size: 4KiB }
+  - dma: { device: mlx5_0, op: wrte, buffer: a }
+`;
+    expect(errorOf(text)).toMatchObject({
+      line: 6,
+      column: 32,
+      message: 'unknown op "wrte": expected one of write, read',
+    });
+  });
+
+  it('a malformed size inside a step is reported as a size, at the value', () => {
+    // line 5: `    alloc: { kind: ram, size: 4KeB }`, the value at column 31.
+    const text = `${HEAD}  - id: a
+    alloc: { kind: ram, size: 4KeB }
+`;
+    expect(errorOf(text)).toMatchObject({ line: 5, column: 31 });
+    expect(errorOf(text).message).toMatch(/^malformed size "4KeB"/);
+  });
+
+  it('a step of no known kind names the key and suggests the kind it is nearest to', () => {
+    // line 4: `  - dmaa: { device: mlx5_0, op: write }`; "dmaa" is one edit from "dma". The kinds are
+    // the keys that name the step union's branches, the repeat step's included.
+    const text = `${HEAD}  - dmaa: { device: mlx5_0, op: write }
+`;
+    expect(errorOf(text)).toEqual({
+      file: FILE,
+      line: 4,
+      column: 5,
+      message:
+        'unknown key "dmaa" in steps[0] (did you mean "dma"?): expected one of alloc, fill, dma, nvme, verify, repeat',
+    });
+  });
+
   it('a buffer used before its alloc points at the `buffer:` value', () => {
     // line 4: `  - dma: { device: mlx5_0, op: write, buffer: staging }`; "  - dma: { " is 11
     // chars, "device: mlx5_0, " 16, "op: write, " 11, "buffer: " 8: the value starts at column

@@ -128,6 +128,83 @@ function fromObject<S extends z.ZodType, T>(
 
 type Issue = z.core.$ZodIssue;
 
+/**
+ * Of a union's branches, the one a mapping was meant to match: the branch whose issues say least
+ * about its top-level keys (keys it does not know, keys it needs but that are missing), then the
+ * one whose first issue lies deepest. Its first issue, or undefined when no branch stands out.
+ */
+function meantBranch(branches: readonly Issue[][], input: unknown): Issue | undefined {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return undefined;
+  const scored = branches
+    .filter((b) => b.length > 0)
+    .map((b) => {
+      let misfit = 0;
+      for (const i of b) {
+        if (i.code === 'unrecognized_keys' && i.path.length === 0) misfit += i.keys.length;
+        else if (i.path.length === 1 && !(String(i.path[0]) in (input as object))) misfit++;
+      }
+      return { first: b[0]!, misfit, depth: b[0]!.path.length };
+    })
+    .sort((a, b) => a.misfit - b.misfit || b.depth - a.depth);
+  const [best, next] = scored;
+  if (!best) return undefined;
+  if (next && next.misfit === best.misfit && next.depth === best.depth) return undefined;
+  return best.first;
+}
+
+/** Branches that are a union themselves (a union of unions, as steps are) as their branches. */
+function flattenUnionBranches(branches: readonly Issue[][]): Issue[][] {
+  return branches.flatMap((b) => {
+    const only = b.length === 1 ? b[0]! : undefined;
+    return only?.code === 'invalid_union' && only.path.length === 0
+      ? flattenUnionBranches(only.errors)
+      : [b];
+  });
+}
+
+/**
+ * A mapping that fits no branch of a union of mappings (a step of an unknown kind, or of a known
+ * kind with a wrong value inside): the issue of the branch it was meant to be, by its keys, or,
+ * when no branch stands out, which keys would have chosen one.
+ */
+function describeKeyedUnion(
+  branches: readonly Issue[][],
+  input: unknown,
+  path: (string | number)[],
+  field: string,
+): { issue: Issue } | { message: string; path: SpecPath; pointAtKey: boolean } | undefined {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return undefined;
+  branches = flattenUnionBranches(branches);
+  const meant = meantBranch(branches, input);
+  if (meant) return { issue: { ...meant, path: [...path, ...meant.path] } as Issue };
+  // The key that names each branch, and the keys no branch knows.
+  const missing: string[] = [];
+  let unknown: string[] | undefined;
+  for (const b of branches) {
+    // a branch's first missing key is the one that names it (`dma`, `repeat`)
+    const first = b.find((i) => i.path.length === 1 && !(String(i.path[0]) in input));
+    if (first) missing.push(String(first.path[0]));
+    const u = b.flatMap((i) => (i.code === 'unrecognized_keys' && !i.path.length ? i.keys : []));
+    unknown = unknown ? unknown.filter((k) => u.includes(k)) : u;
+  }
+  const choices = [...new Set(missing)];
+  if (!choices.length) return undefined;
+  const key = unknown?.[0];
+  if (key === undefined) {
+    return {
+      message: `${field}: expected one of the keys ${choices.join(', ')}`,
+      path,
+      pointAtKey: false,
+    };
+  }
+  const near = closest(key, choices);
+  return {
+    message: `unknown key "${key}" in ${field}${near ? ` (did you mean "${near}"?)` : ''}: expected one of ${choices.join(', ')}`,
+    path: [...path, key],
+    pointAtKey: true,
+  };
+}
+
 function describeIssue(
   issue: Issue,
   root: unknown,
@@ -180,6 +257,11 @@ function describeIssue(
       return { message, path, pointAtKey: false };
     }
     case 'invalid_union': {
+      const keyed = describeKeyedUnion(issue.errors, input, path, field);
+      if (keyed) {
+        if ('issue' in keyed) return describeIssue(keyed.issue, root, kind);
+        return keyed;
+      }
       const subs = issue.errors.map((e) => e[0]).filter((e): e is Issue => e !== undefined);
       let expected: string;
       if (subs.length > 0 && subs.every((s) => s.code === 'invalid_value')) {
