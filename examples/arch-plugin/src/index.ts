@@ -39,5 +39,5 @@ export const xenSwiotlbStrategy: StrategyDescriptor = {
   untranslated: true,
 };
 
-/** The export the CLI's plugin loader looks for first. */
+/** What the CLI's plugin loader takes (it looks for `strategies`, `strategy`, then `default`). */
 export const strategy = xenSwiotlbStrategy;

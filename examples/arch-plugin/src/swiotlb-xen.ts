@@ -4,10 +4,11 @@
  * an architecture ops table without PCI P2PDMA: "NVMe under Xen PV dom0 has no P2PDMA".
  *
  * Releases: the file as of the map_phys conversion ("xen: swiotlb: Switch to physical address
- * mapping callbacks", Leon Romanovsky, posted Oct 2025 <20251015-remove-map-page-v5-5-...>,
- * merged after v6.18, by best knowledge v6.19), cross-checked against v6.16. The behaviour
+ * mapping callbacks", Leon Romanovsky, <20251015-remove-map-page-v5-5-...>, applied to
+ * dma-mapping-for-next in Oct 2025 for v6.19), cross-checked against v6.16. The behaviour
  * modelled here is the same in both: v6.16's map_page/unmap_page became map_phys/unmap_phys, and
- * its `.map_resource = dma_direct_map_resource` became the DMA_ATTR_MMIO arm of map_phys (the
+ * its `.map_resource = dma_direct_map_resource` ("xen: swiotlb: Wire up map_resource callback",
+ * May 2025; dma_map_resource() failed before it) became the DMA_ATTR_MMIO arm of map_phys (the
  * callback was removed; dma_map_resource() now calls map_phys with DMA_ATTR_MMIO). Either way an
  * MMIO range maps to its own physical address, never bounced, so capabilities.mapResource holds.
  *
@@ -16,7 +17,8 @@
  *   Xen pages under it are machine-contiguous and swiotlb is not forced; otherwise a swiotlb
  *   bounce buffer (whose machine address xen_swiotlb_fixup() put below 4 GiB);
  * - map_sg: map_phys entry by entry, one DMA entry per entry (nothing merges); on a failure the
- *   entries done so far are unmapped and the result is -EIO;
+ *   entries done so far are unmapped and the result is -EIO (-EREMOTEIO for a P2PDMA page, a
+ *   model addition: see xenSwiotlbMapSg());
  * - max_mapping_size: swiotlb_max_mapping_size(), always (any mapping may need a bounce buffer);
  * - dma_supported: the mask reaches the end of the swiotlb pool.
  *
@@ -86,9 +88,10 @@ export class XenSwiotlbDmaOps implements DmaMapOps {
   ) {}
 
   /**
-   * xen_swiotlb_find_pool(dev, dma_addr) (v6.10+; is_xen_swiotlb_buffer() before): whether the
-   * DMA address is one of swiotlb's bounce buffers. The machine frame goes back to a dom0 pfn
-   * and only a pfn of dom0's own RAM (pfn_valid()) is looked up: a foreign frame could alias one.
+   * xen_swiotlb_find_pool(dev, dma_addr) ("swiotlb: Reduce swiotlb pool lookups", posted July
+   * 2024 after v6.10, by best knowledge v6.12; is_xen_swiotlb_buffer() before): whether the DMA
+   * address is one of swiotlb's bounce buffers. The machine frame goes back to a dom0 pfn and
+   * only a pfn of dom0's own RAM (pfn_valid()) is looked up: a foreign frame could alias one.
    */
   xenSwiotlbFindPool(dmaAddr: number): boolean {
     const paddr = xenPfnDown(xenDmaToPhys(dmaAddr)) * XEN_PAGE_SIZE;
@@ -97,8 +100,8 @@ export class XenSwiotlbDmaOps implements DmaMapOps {
   }
 
   /**
-   * xen_swiotlb_map_phys(dev, phys, size, dir, attrs) (v6.19 by best knowledge;
-   * xen_swiotlb_map_page() before, without the MMIO arm):
+   * xen_swiotlb_map_phys(dev, phys, size, dir, attrs) (v6.19; xen_swiotlb_map_page() before,
+   * without the MMIO arm):
    * - DMA_ATTR_MMIO: the physical address itself when the device reaches it, else dev_err_once
    *   "DMA addr %pa+%zu overflow (mask %llx, bus limit %llx)." with a WARN, DMA_MAPPING_ERROR;
    * - the machine address when dma_capable(), not straddling machine frames, and swiotlb is not

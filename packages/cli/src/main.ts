@@ -69,6 +69,9 @@ export function reportError(e: unknown, ctx: CliContext): number {
   }
   if (e instanceof CliError) {
     out.error(e.message);
+    // A plugin's exception (PluginCodeError): its author may want to see where it came from.
+    if (out.io.env?.DMASIM_DEBUG && e.cause instanceof Error && e.cause.stack)
+      out.err(e.cause.stack);
     return e.exitCode;
   }
   if (e instanceof SpecError) {

@@ -12,15 +12,20 @@
  *   or module.exports being a descriptor itself.
  *
  * Every problem is a CliError (exit status 1) whose one line names the plugin as given and says
- * what is wrong, so that a plugin author never sees a stack trace for their own mistake.
+ * what is wrong, so that a plugin author never sees a stack trace for their own mistake: at load
+ * time, and at run time, when the plugin's code throws (see guardedDescriptor()).
  */
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { Option } from 'commander';
+import { ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
 import {
   createKernelContainer,
   createStrategyRegistry,
   DmaMapOps,
+  KernelSubmitter,
+  P2pMemory,
+  RequestMapper,
   type PciTopology,
   type StrategyDescriptor,
   type StrategyRegistry,
@@ -48,7 +53,7 @@ export function pluginOf(d: StrategyDescriptor): LoadedPlugin | undefined {
 }
 
 /** A strategy id: what `--strategy` and scenario files name it by. `all` means every design. */
-export const STRATEGY_ID_RE = /^[a-z][a-z0-9._-]*$/;
+const STRATEGY_ID_RE = /^[a-z][a-z0-9._-]*$/;
 
 /**
  * The members of a DmaMapOps (packages/core/src/dma/map-ops.ts; reference §11's dma_map_ops
@@ -84,7 +89,7 @@ function firstLine(e: unknown): string {
 }
 
 /** A short account of a value's kind, for "got ..." in messages. */
-function describe(v: unknown): string {
+function describeValue(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (v === null) return 'null';
   if (Array.isArray(v)) return `an array of ${v.length}`;
@@ -104,7 +109,7 @@ function shown(file: string, cwd: string): string {
 }
 
 /** Whether `spec` names a path (rather than a package): ./x, ../x, /x, or anything that exists. */
-export function isPathSpec(spec: string, cwd: string): boolean {
+function isPathSpec(spec: string, cwd: string): boolean {
   return spec.startsWith('.') || isAbsolute(spec) || existsSync(resolve(cwd, spec));
 }
 
@@ -159,7 +164,7 @@ function exportedDescriptors(
       if (!Array.isArray(e.strategies)) {
         fail(
           spec,
-          `${file}: "strategies" must be an array of descriptors, got ${describe(e.strategies)}`,
+          `${file}: "strategies" must be an array of descriptors, got ${describeValue(e.strategies)}`,
         );
       }
       return listOf('strategies', e.strategies);
@@ -173,7 +178,7 @@ function exportedDescriptors(
     'expected an export named "strategy" (a descriptor), "strategies" (an array of them) or "default"';
   let got: string;
   if (typeof exp !== 'object' || exp === null) {
-    got = `module.exports is ${describe(exp)}`;
+    got = `module.exports is ${describeValue(exp)}`;
   } else {
     const keys = Object.keys(exp);
     const hint = keys.find((k) => looksLikeDescriptor((exp as Record<string, unknown>)[k]));
@@ -197,28 +202,30 @@ function isContainerModule(m: unknown): boolean {
 }
 
 /** Every problem with a descriptor's fields (empty when it is well-formed). */
-export function descriptorProblems(v: unknown): string[] {
+function descriptorProblems(v: unknown): string[] {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    return [`a descriptor must be an object { id, title, origin, module }, got ${describe(v)}`];
+    return [
+      `a descriptor must be an object { id, title, origin, module }, got ${describeValue(v)}`,
+    ];
   }
   const d = v as Record<string, unknown>;
   const out: string[] = [];
   if (typeof d.id !== 'string' || !STRATEGY_ID_RE.test(d.id) || d.id === 'all') {
     out.push(
-      `id must be a lowercase id such as "my-ops" (a-z first, then a-z, 0-9, '.', '_' or '-'; not "all"), got ${describe(d.id)}`,
+      `id must be a lowercase id such as "my-ops" (a-z first, then a-z, 0-9, '.', '_' or '-'; not "all"), got ${describeValue(d.id)}`,
     );
   }
   for (const k of ['title', 'origin'] as const) {
-    if (typeof d[k] !== 'string') out.push(`${k} must be a string, got ${describe(d[k])}`);
+    if (typeof d[k] !== 'string') out.push(`${k} must be a string, got ${describeValue(d[k])}`);
   }
   if (!isContainerModule(d.module)) {
     out.push(
-      `module must be an inversify ContainerModule (an object with an id and load()), got ${describe(d.module)}`,
+      `module must be an inversify ContainerModule (an object with an id and load()), got ${describeValue(d.module)}`,
     );
   }
   for (const k of ['usesPlatformDmaOps', 'untranslated'] as const) {
     if (d[k] !== undefined && typeof d[k] !== 'boolean') {
-      out.push(`${k} must be a boolean when present, got ${describe(d[k])}`);
+      out.push(`${k} must be a boolean when present, got ${describeValue(d[k])}`);
     }
   }
   if (
@@ -227,7 +234,7 @@ export function descriptorProblems(v: unknown): string[] {
     d.platformDmaOps !== 'direct'
   ) {
     out.push(
-      `platformDmaOps must be "iommu" or "direct" when present, got ${describe(d.platformDmaOps)}`,
+      `platformDmaOps must be "iommu" or "direct" when present, got ${describeValue(d.platformDmaOps)}`,
     );
   }
   if (d.usesPlatformDmaOps === true && d.platformDmaOps !== undefined) {
@@ -243,25 +250,27 @@ export function descriptorProblems(v: unknown): string[] {
  * or mistyped member, all of them, so that one message lists everything.
  */
 export function dmaMapOpsProblems(ops: unknown): string[] {
-  if (typeof ops !== 'object' || ops === null) return [`it is ${describe(ops)}, not an object`];
+  if (typeof ops !== 'object' || ops === null)
+    return [`it is ${describeValue(ops)}, not an object`];
   const o = ops as Record<string, unknown>;
   const out: string[] = [];
   if (typeof o.name !== 'string' || o.name === '') {
-    out.push(`name (a non-empty string; got ${describe(o.name)})`);
+    out.push(`name (a non-empty string; got ${describeValue(o.name)})`);
   }
   const caps = o.capabilities;
   if (typeof caps !== 'object' || caps === null) {
     out.push(
-      `capabilities (an object of booleans ${CAPABILITIES.join(', ')}; got ${describe(caps)})`,
+      `capabilities (an object of booleans ${CAPABILITIES.join(', ')}; got ${describeValue(caps)})`,
     );
   } else {
     for (const k of CAPABILITIES) {
       const v = (caps as Record<string, unknown>)[k];
-      if (typeof v !== 'boolean') out.push(`capabilities.${k} (a boolean; got ${describe(v)})`);
+      if (typeof v !== 'boolean')
+        out.push(`capabilities.${k} (a boolean; got ${describeValue(v)})`);
     }
   }
   for (const k of REQUIRED_OPS) {
-    if (typeof o[k] !== 'function') out.push(`${k}() (got ${describe(o[k])})`);
+    if (typeof o[k] !== 'function') out.push(`${k}() (got ${describeValue(o[k])})`);
   }
   const claimsResource =
     typeof caps === 'object' &&
@@ -273,7 +282,7 @@ export function dmaMapOpsProblems(ops: unknown): string[] {
     if (v === undefined && required) {
       out.push(`${k}() (capabilities.mapResource is true)`);
     } else if (v !== undefined && typeof v !== 'function') {
-      out.push(`${k}() (optional, but a function when present; got ${describe(v)})`);
+      out.push(`${k}() (optional, but a function when present; got ${describeValue(v)})`);
     }
   }
   return out;
@@ -338,6 +347,10 @@ function checkModule(d: StrategyDescriptor, spec: string): void {
 export function loadPlugin(spec: string, cwd: string = process.cwd()): LoadedPlugin {
   const file = resolvePlugin(spec, cwd);
   const where = shown(file, cwd);
+  // require() would parse it, but no JSON can hold the ContainerModule a descriptor needs.
+  if (file.endsWith('.json')) {
+    fail(spec, `${where} is a JSON file: a plugin is a JavaScript module exporting a descriptor`);
+  }
   let exp: unknown;
   try {
     exp = require(file);
@@ -407,16 +420,95 @@ export function loadPlugins(
 }
 
 /**
+ * What the plugin's code threw while a command ran it: a bug in the plugin (or a kernel BUG() it
+ * models), not in dmasim, so it ends the command with one line naming the strategy, its plugin
+ * and the member that threw (exit status 1). The original error is `cause`, its stack printed
+ * with DMASIM_DEBUG=1.
+ */
+export class PluginCodeError extends CliError {
+  constructor(d: StrategyDescriptor, spec: string, member: string, cause: unknown) {
+    super(
+      `strategy "${d.id}" (plugin "${spec}"): ${member} threw: ${firstLine(cause)}`,
+      EXIT_INPUT,
+    );
+    this.name = 'PluginCodeError';
+    this.cause = cause;
+  }
+}
+
+/** The extension points a plugin's module may bind; the objects it binds are its own code. */
+const EXTENSION_POINTS = [DmaMapOps, P2pMemory, RequestMapper, KernelSubmitter] as const;
+
+/**
+ * `obj` with each method wrapped so that what it throws becomes a PluginCodeError. Methods run on
+ * the object itself, so its calls to its own members are not wrapped again: the member named is
+ * the one core called.
+ */
+function guardObject<T extends object>(obj: T, d: StrategyDescriptor, spec: string): T {
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(obj, {
+    get(target, prop) {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      // A proxy must return a frozen own property unchanged: such a member goes unguarded.
+      const own = Object.getOwnPropertyDescriptor(target, prop);
+      if (own && !own.configurable && !own.writable) return v;
+      let w = wrapped.get(prop);
+      if (w === undefined) {
+        const fn = v as (...args: unknown[]) => unknown;
+        w = (...args: unknown[]) => {
+          try {
+            return fn.apply(target, args);
+          } catch (e) {
+            if (e instanceof PluginCodeError) throw e;
+            throw new PluginCodeError(d, spec, String(prop), e);
+          }
+        };
+        wrapped.set(prop, w);
+      }
+      return w;
+    },
+  });
+}
+
+/**
+ * `d` with a module that loads the plugin's and guards what it binds: without it, a plugin whose
+ * mapSg throws would end `dmasim run` with "internal error ... please report it", blaming dmasim.
+ * An activation hook (not a rebinding) so that the DMA-API debug checker still wraps the ops; its
+ * hook is the container's and runs first, so the guard sits outside the checker.
+ */
+function guardedDescriptor(d: StrategyDescriptor, spec: string): StrategyDescriptor {
+  const module = new ContainerModule((options: ContainerModuleLoadOptions) => {
+    d.module.load(options);
+    for (const id of EXTENSION_POINTS) {
+      // Bound now means bound by the plugin: core binds its defaults after loading the strategy.
+      if (!options.isBound(id)) continue;
+      options.onActivation(id, (_ctx, v: unknown) =>
+        typeof v === 'object' && v !== null ? guardObject(v, d, spec) : v,
+      );
+    }
+  });
+  return { ...d, module };
+}
+
+/**
  * The registry a command works with: the built-in designs, then every plugin in `plugins` (paths
- * or package names, resolved from `cwd`), in the order given. Throws a CliError (exit 1) naming
- * the plugin and what is wrong with it when one cannot be loaded.
+ * or package names, resolved from `cwd`), in the order given, their code guarded (a throw is a
+ * PluginCodeError). Throws a CliError (exit 1) naming the plugin and what is wrong with it when
+ * one cannot be loaded.
  */
 export function cliRegistry(
   plugins: readonly string[] | undefined,
   cwd: string = process.cwd(),
 ): StrategyRegistry {
-  const loaded = loadPlugins(plugins, cwd);
-  return createStrategyRegistry([...BUILT_IN_STRATEGIES, ...loaded.flatMap((p) => p.strategies)]);
+  const guarded = loadPlugins(plugins, cwd).flatMap((p) =>
+    p.strategies.map((d) => {
+      const g = guardedDescriptor(d, p.spec);
+      origins.set(g, p);
+      return g;
+    }),
+  );
+  return createStrategyRegistry([...BUILT_IN_STRATEGIES, ...guarded]);
 }
 
 /** Help text shared by the commands that take --plugin. */

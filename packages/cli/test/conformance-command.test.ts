@@ -111,6 +111,23 @@ describe(`dmasim conformance (fast-check seed ${SEED}, ${RUNS} runs per property
     );
   });
 
+  test('§11: a map_sg that throws fails its cases with what it threw, not a crash (exit 1)', async () => {
+    // Kernel errors are return values (§3.3); the fixture's mapSg throws a TypeError on every
+    // call, so each case that maps a list fails with it, and the contract group (shape only) passes.
+    const r = await run(['conformance', fx('mapsg-throws.js'), ...FAST]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `dmasim: conformance failed for fixture-mapsg-throws (fast-check seed ${SEED}, 5 runs per property)\n`,
+    );
+    const out = lines(r.stdout);
+    expect(out).toContain('PASS  contract (§11 dma_map_ops) (3 cases)');
+    const i = out.indexOf(
+      '      §3.3/§11 a failing map_sg returns a negative errno of the four, never 0 (a list with a NOT_SUPPORTED page)',
+    );
+    expect(i).toBeGreaterThan(0);
+    expect(out[i + 1]).toBe('        threw TypeError: fixture: sgl.page is undefined');
+  });
+
   test('the same seed reproduces the same report; another seed is printed and used', async () => {
     const args = ['conformance', fx('zero-mapsg.js'), '--seed', String(SEED), '--runs', '2'];
     const a = await run(args);

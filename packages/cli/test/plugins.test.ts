@@ -8,7 +8,7 @@
  * map must be what dma-direct maps.
  */
 import { join } from 'node:path';
-import { createKernelContainer, DmaMapOps } from '@dmasim/core';
+import { createKernelContainer, DmaApiDebugOps, DmaMapOps } from '@dmasim/core';
 import { conformanceFabric } from '@dmasim/core/testing';
 import { dmaDirectStrategy } from '@dmasim/dma-direct';
 import { CliError } from '../src/errors';
@@ -105,6 +105,12 @@ describe('one error line naming the plugin and what is wrong (exit status 1)', (
       `plugin "./lib": ${fx('lib')} is a directory without an entry point (package.json "main" or index.js)`,
     ],
     [
+      'a JSON file (it cannot hold a ContainerModule)',
+      ['./not-a-plugin.json'],
+      'plugin "./not-a-plugin.json": not-a-plugin.json is a JSON file: a plugin is a JavaScript ' +
+        'module exporting a descriptor',
+    ],
+    [
       'code that throws while loading (first line only)',
       ['./throws.js'],
       'plugin "./throws.js": loading throws.js threw: fixture: cannot find the hypervisor',
@@ -191,6 +197,38 @@ describe('one error line naming the plugin and what is wrong (exit status 1)', (
       ]);
     },
   );
+});
+
+describe("an exception from the plugin's code at run time: one line, exit status 1", () => {
+  // §11: map_sg reports failure by its return value; a throw is a bug in the plugin (or a BUG()
+  // it models), to be named as the plugin's, not dmasim's "internal error" (exit status 70).
+  test.each([
+    ['run', join(REPO, 'examples', 'scenarios', 'copy-offload.yaml')],
+    ['map', join(REPO, 'examples', 'sgl', 'nic-reads-cmb.yaml')],
+  ])('dmasim %s: the strategy, its plugin, the member and the first line', async (cmd, input) => {
+    const spec = fx('mapsg-throws.js');
+    const r = await run([cmd, input, '--plugin', spec, '--strategy', 'fixture-mapsg-throws']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `dmasim: strategy "fixture-mapsg-throws" (plugin "${spec}"): mapSg threw: ` +
+        'fixture: sgl.page is undefined\n',
+    );
+  });
+
+  test("§8 the DMA-API debug checker still wraps a plugin's guarded ops", () => {
+    // The guard is an activation hook, like the checker's: both apply (the guard outside the
+    // checker), so dma-debug still sees every mapping the plugin makes.
+    const r = cliRegistry(['./good.js'], FIX);
+    const c = createKernelContainer({
+      topology: conformanceFabric(),
+      strategy: r.get('fixture-direct')!,
+      options: { dmaApiDebug: true },
+    });
+    const ops = c.get<DmaMapOps>(DmaMapOps);
+    expect(ops).toBeInstanceOf(DmaApiDebugOps);
+    expect((ops as DmaApiDebugOps).inner.name).toBe('fixture-direct');
+  });
 });
 
 describe('dmaMapOpsProblems', () => {

@@ -81,7 +81,15 @@ function intOption(what: string, min?: number) {
 
 /** What a case threw, as a message: the suite's own, or what the plugin's code threw. */
 function failureText(e: unknown, ctx: CliContext): string {
-  if (e instanceof ConformanceFailure) return e.message;
+  if (e instanceof ConformanceFailure) {
+    // A property's failure carries the stack of what the plugin threw (useful in jest): here it
+    // is shown only on request, like main()'s.
+    if (ctx.out.io.env?.DMASIM_DEBUG) return e.message;
+    return e.message
+      .split('\n')
+      .filter((l) => !/^\s+at /.test(l))
+      .join('\n');
+  }
   const err = e instanceof Error ? e : undefined;
   const text = err ? `${err.name}: ${err.message}` : String(e);
   // The plugin's own bug: its stack is worth seeing, but only on request (like main()'s).

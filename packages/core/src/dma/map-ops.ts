@@ -72,7 +72,7 @@ export interface DmaMapOps extends DmaDebugHooks {
   readonly capabilities: DmaMapOpsCapabilities;
 
   /**
-   * map_phys (v6.18; map_page before): maps `size` bytes at CPU physical `phys`. Returns the
+   * map_phys (the callback since v6.19, dma_map_phys() since v6.18; map_page before): maps `size` bytes at CPU physical `phys`. Returns the
    * DMA address or DMA_MAPPING_ERROR.
    */
   mapPhys(dev: DmaDevice, phys: number, size: number, dir: DmaDataDirection, attrs: number): number;
