@@ -10,7 +10,6 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { sweepCommand } from '../src/commands/sweep';
 import type { CliContext } from '../src/context';
 import { Output, type CliIo } from '../src/io';
 import { createProgram, reportError } from '../src/main';
@@ -35,8 +34,6 @@ async function sweep(args: string[], opts: { tty?: boolean } = {}): Promise<RunR
   let code = 0;
   try {
     const program = createProgram(ctx);
-    // Until commands/index.ts lists the command.
-    if (!program.commands.some((c) => c.name() === 'sweep')) sweepCommand.register(program, ctx);
     await program.parseAsync(['node', 'dmasim', 'sweep', ...args], { from: 'node' });
   } catch (e) {
     code = reportError(e, ctx);
@@ -172,6 +169,21 @@ describe('failures and ACS (§1.2)', () => {
       expect([args, r.code]).toEqual([args, 2]);
       expect(lines(r.stderr)).toHaveLength(1);
       expect(r.stderr).toMatch(/^dmasim: /);
+    }
+  });
+
+  test('an output file that cannot be written: exit 1 before the sweep runs', async () => {
+    // A directory, and a file in a directory that does not exist: one line each, nothing run
+    // (no table on stdout).
+    for (const [args, message] of [
+      [['--report', dir], `dmasim: --report ${dir}: is a directory: name a file`],
+      [
+        ['--csv', join(dir, 'none', 'x.csv')],
+        `dmasim: --csv ${join(dir, 'none', 'x.csv')}: no directory ${join(dir, 'none')}`,
+      ],
+    ] as const) {
+      const r = await sweep([COPY, '--vary', 'ioSize=4KiB', ...args]);
+      expect([r.code, lines(r.stderr), r.stdout]).toEqual([1, [message], '']);
     }
   });
 

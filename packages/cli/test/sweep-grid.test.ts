@@ -14,7 +14,14 @@ import { runScenarioStrategy, scenarioFromObject } from '@dmasim/core';
 import { dmaVecStrategy } from '@dmasim/dma-vec';
 import { CliError } from '../src/errors';
 import { builtInRegistry } from '../src/strategies';
-import { expandGrid, numericValues, parseGrid, parseVary, pointLabel } from '../src/sweep/grid';
+import {
+  expandGrid,
+  MAX_GRID_POINTS,
+  numericValues,
+  parseGrid,
+  parseVary,
+  pointLabel,
+} from '../src/sweep/grid';
 import { scenarioVariantAt } from '../src/sweep/point-runner';
 import { ScenarioSource, type Doc } from '../src/sweep/scenario-variant';
 import { REPO } from './helpers';
@@ -91,6 +98,14 @@ describe('--vary KEY=VALUES', () => {
     ['sgls=2', /sgls: unknown value "2"/],
     ['steps..nvme=1', /an empty segment/],
     ['nvme.release=[1', /cannot read "\[1" as a value/],
+    // Would set a field of Object.prototype, so of every object in the process.
+    ['__proto__.polluted=1', /"__proto__" is not a field of a scenario/],
+    ['nvme.constructor.prototype.x=1', /"constructor" is not a field of a scenario/],
+    // Not sizes at all (the loader would only say the step matches none of its forms).
+    ['ioSize=4kib', /ioSize: unknown value "4kib": expected a size/],
+    ['ioSize=-4096', /ioSize: unknown value "-4096": expected a size/],
+    ['size=true', /size: unknown value "true": expected a size/],
+    ['sglThreshold=1.5', /sglThreshold: unknown value "1.5": expected a size/],
   ])('usage error (exit status 2): --vary %s', (spec, message) => {
     const e = cliError(() => parseVary(spec));
     expect(e.code).toBe(2);
@@ -100,6 +115,30 @@ describe('--vary KEY=VALUES', () => {
   test('no --vary, or a key twice: usage errors', () => {
     expect(cliError(() => parseGrid([])).message).toMatch(/at least one --vary/);
     expect(cliError(() => parseGrid(['mps=128', 'mps=256'])).message).toMatch(/given twice/);
+  });
+
+  test(`a grid of more than ${MAX_GRID_POINTS} points is refused before it is built`, () => {
+    const values = (n: number) => Array.from({ length: n }, (_, i) => i + 1).join(',');
+    // 100 x 100 = 10,000 points: the most a sweep runs.
+    expect(
+      parseGrid([`cost.perIoNs=${values(100)}`, `cost.perSegmentNs=${values(100)}`]),
+    ).toHaveLength(2);
+    // 100 x 101 = 10,100 points: one too many.
+    const e = cliError(() =>
+      parseGrid([`cost.perIoNs=${values(100)}`, `cost.perSegmentNs=${values(101)}`]),
+    );
+    expect(e.code).toBe(2);
+    expect(e.message).toBe(
+      '--vary: the grid has 10,100 points (100 x 101); a sweep runs at most 10,000: ' +
+        'vary fewer values, or split it into several sweeps',
+    );
+    // 1000^3 = 10^9 points: refused at once, not after building a billion points.
+    const big = cliError(() =>
+      parseGrid(['cost.a=' + values(1000), 'cost.b=' + values(1000), 'cost.c=' + values(1000)]),
+    );
+    expect(big.message).toMatch(
+      /^--vary: the grid has 1,000,000,000 points \(1000 x 1000 x 1000\)/,
+    );
   });
 });
 

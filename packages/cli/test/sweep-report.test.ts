@@ -6,7 +6,6 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { sweepCommand } from '../src/commands/sweep';
 import type { CliContext } from '../src/context';
 import { Output } from '../src/io';
 import { createProgram, reportError } from '../src/main';
@@ -34,7 +33,6 @@ test('--report FILE writes the report of the sweep it printed', async () => {
   };
   const ctx: CliContext = { out: new Output(io), version: '9.9.9' };
   const program = createProgram(ctx);
-  if (!program.commands.some((c) => c.name() === 'sweep')) sweepCommand.register(program, ctx);
   const args = ['sweep', copy, '--vary', 'ioSize=64KiB,128KiB', '--strategy', 'dma-vec'];
   try {
     await program.parseAsync(['node', 'dmasim', ...args, '--json', '--report', file], {

@@ -4,9 +4,9 @@
  * design at every point, one row per point and design: a table, CSV, JSON or an HTML report.
  * Long sweeps spread the points over worker threads (--jobs) with the same result as one thread.
  */
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { relative } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import {
   loadScenarioFile,
@@ -15,12 +15,13 @@ import {
   type LoadedScenario,
 } from '@dmasim/core';
 import type { CliContext, CommandModule } from '../context';
-import { CliError, EXIT_USAGE } from '../errors';
+import { CliError, EXIT_INPUT, EXIT_USAGE, formatErrnoError, isErrnoError } from '../errors';
 import { cliRegistry, loadPlugins, pluginOption } from '../plugins';
+import { formatCount } from '../render/units';
 import { sweepReportHtml } from '../report';
 import { selectStrategies } from '../strategies';
 import { sweepCsv } from '../sweep/csv';
-import { expandGrid, parseGrid } from '../sweep/grid';
+import { expandGrid, MAX_GRID_POINTS, parseGrid } from '../sweep/grid';
 import { NAMED_PARAMETERS } from '../sweep/parameters';
 import { SweepPointRunner } from '../sweep/point-runner';
 import { runSweepPoints } from '../sweep/pool';
@@ -90,7 +91,11 @@ export async function runSweep(
         cwd,
       },
       {
-        jobs: opts.jobs ?? defaultJobs(points.length * strategies.length),
+        // More threads than CPUs only cost memory (a worker holds its own copy of dmasim).
+        jobs: Math.min(
+          opts.jobs ?? defaultJobs(points.length * strategies.length),
+          availableParallelism(),
+        ),
         onRow: () => progress.tick(),
       },
     );
@@ -114,15 +119,48 @@ export function defaultJobs(runs: number): number {
   return Math.max(1, Math.min(availableParallelism(), Math.floor(runs / 32)));
 }
 
+/**
+ * Fails before the sweep when `file` cannot be created (a directory, or in a directory that does
+ * not exist), so that a long sweep is not lost for a mistyped output path.
+ */
+function checkOutputFile(option: string, file: string): void {
+  const kind = (p: string) => {
+    try {
+      return statSync(p).isDirectory() ? 'directory' : 'file';
+    } catch {
+      return undefined;
+    }
+  };
+  if (kind(file) === 'directory') {
+    throw new CliError(`${option} ${file}: is a directory: name a file`, EXIT_INPUT);
+  }
+  const dir = dirname(resolve(file));
+  if (kind(dir) !== 'directory') {
+    throw new CliError(`${option} ${file}: no directory ${dirname(file)}`, EXIT_INPUT);
+  }
+}
+
+/** Writes an output file; a failure names the file (EIO and the like carry no path). */
+function writeOutputFile(file: string, text: string): void {
+  try {
+    writeFileSync(file, text);
+  } catch (e) {
+    if (isErrnoError(e)) throw new CliError(formatErrnoError(e, file), EXIT_INPUT);
+    throw e;
+  }
+}
+
 export async function sweepAction(path: string, opts: SweepOptions, ctx: CliContext) {
   if (opts.json && opts.csv === '-') {
     throw new CliError('--json and --csv - both write to stdout: give --csv a file', EXIT_USAGE);
   }
+  if (opts.csv !== undefined && opts.csv !== '-') checkOutputFile('--csv', opts.csv);
+  if (opts.report !== undefined) checkOutputFile('--report', opts.report);
   const { sweep, scenario, source, titles } = await runSweep(path, opts, ctx);
-  if (opts.csv !== undefined && opts.csv !== '-') writeFileSync(opts.csv, sweepCsv(sweep));
+  if (opts.csv !== undefined && opts.csv !== '-') writeOutputFile(opts.csv, sweepCsv(sweep));
   if (opts.report !== undefined) {
     const html = sweepReportHtml({ scenario, source, titles, version: ctx.version }, sweep);
-    writeFileSync(opts.report, html);
+    writeOutputFile(opts.report, html);
     ctx.out.err(`dmasim: report written to ${opts.report}`);
   }
   if (opts.json) ctx.out.write(`${JSON.stringify(sweep, null, 2)}\n`);
@@ -166,7 +204,8 @@ Examples:
   $ dmasim sweep examples/scenarios/copy-offload.yaml --vary size=256KiB,4MiB --csv sweep.csv
 
 Exit status: 0 when every point ran (whatever each design's outcome), 1 invalid input (a point
-whose values make the scenario invalid is named with the loader's message), 2 usage error.`;
+whose values make the scenario invalid is named with the loader's message), 2 usage error (also
+a grid of more than ${formatCount(MAX_GRID_POINTS)} points).`;
 
 export const sweepCommand: CommandModule = {
   register(program, ctx) {
@@ -198,7 +237,7 @@ export const sweepCommand: CommandModule = {
       .addOption(
         new Option(
           '--jobs <n>',
-          'threads to run points in: this one and N - 1 workers (default: one per 32 runs, at most the number of CPUs; a worker takes about 0.4 s to start)',
+          'threads to run points in: this one and N - 1 workers, at most one per CPU (default: one per 32 runs; a worker takes about 0.4 s to start)',
         ).argParser(parseJobs),
       )
       .addOption(pluginOption())

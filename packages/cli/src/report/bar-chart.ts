@@ -4,7 +4,7 @@
  * that did not complete every step are hatched: their figures count only what ran.
  */
 import { attrs, esc } from './html';
-import { formatMetric, type MetricInfo } from './metrics';
+import { bestIndex, formatMetric, type MetricInfo } from './metrics';
 import { px, svgElement, textWidth } from './svg';
 
 export interface Bar {
@@ -21,19 +21,6 @@ const ROW = 26;
 const BAR_H = 16;
 const PAD = 8;
 
-/**
- * Index of the best bar (lowest or highest, as the metric says) among the designs that completed,
- * when at least two did and they differ; -1 otherwise (a failed design's 0 is not a saving).
- */
-function bestIndex(metric: MetricInfo, bars: readonly Bar[]): number {
-  const done = bars.map((b, i) => ({ b, i })).filter((x) => !x.b.incomplete);
-  if (!metric.better || done.length < 2 || new Set(done.map((x) => x.b.value)).size < 2) return -1;
-  const pick = metric.better === 'lower' ? Math.min : Math.max;
-  const target = pick(...done.map((x) => x.b.value));
-  const winners = done.filter((x) => x.b.value === target);
-  return winners.length === 1 ? winners[0].i : -1;
-}
-
 /** The SVG; `prefix` makes its pattern ids unique in the page. */
 export function barChartSvg(metric: MetricInfo, bars: readonly Bar[], prefix: string): string {
   const labels = bars.map((b) => formatMetric(metric.unit, b.value));
@@ -43,7 +30,11 @@ export function barChartSvg(metric: MetricInfo, bars: readonly Bar[], prefix: st
   const barMax = WIDTH - x0 - valueW - PAD;
   const max = Math.max(0, ...bars.map((b) => b.value));
   const height = PAD * 2 + bars.length * ROW;
-  const best = bestIndex(metric, bars);
+  const best = bestIndex(
+    metric.better,
+    bars.map((b) => b.value),
+    bars.map((b) => !b.incomplete),
+  );
   const parts: string[] = ['<defs>'];
   bars.forEach((b, i) => {
     if (!b.incomplete) return;

@@ -60,35 +60,62 @@ function cross(x: number, y: number, color: string): string {
   return `<path class="fail-mark" d="M${px(x - r)} ${px(y - r)}L${px(x + r)} ${px(y + r)}M${px(x + r)} ${px(y - r)}L${px(x - r)} ${px(y + r)}" stroke="${color}"/>`;
 }
 
+/** A legend entry: the series' index (its dash and marker), its text and its width. */
+interface LegendItem {
+  index: number;
+  color: string;
+  text: string;
+  w: number;
+}
+
+/**
+ * The legend's entries in rows that fit the chart's width. A design whose line is another's,
+ * point for point, says so: the later line hides the other.
+ */
+function legendRows(series: readonly LineSeries[]): LegendItem[][] {
+  const keys = series.map((s) => JSON.stringify(s.points));
+  const rows: LegendItem[][] = [[]];
+  let rowW = 0;
+  series.forEach((s, index) => {
+    const twin = keys.indexOf(keys[index]);
+    const text = twin < index ? `${s.label} (= ${series[twin].label})` : s.label;
+    const w = textWidth(text, 11.5, 'sans') + 42;
+    if (rowW + w > WIDTH - 2 * LEGEND_X && rows[rows.length - 1].length) {
+      rows.push([]);
+      rowW = 0;
+    }
+    rows[rows.length - 1].push({ index, color: s.color, text, w });
+    rowW += w;
+  });
+  return rows;
+}
+
+/** The legend above the plot: each entry's line style, marker and text. */
+function legendSvg(rows: readonly LegendItem[][]): string {
+  const parts: string[] = [];
+  rows.forEach((row, ri) => {
+    let x = LEGEND_X;
+    const y = 12 + ri * 18;
+    for (const { index, color, text, w } of row) {
+      const dash = DASHES[index % DASHES.length];
+      parts.push(
+        `<g class="legend-item"><line x1="${px(x)}" y1="${px(y)}" x2="${px(x + 26)}" y2="${px(y)}"${attrs({ stroke: color, 'stroke-dasharray': dash || undefined })}/>` +
+          `${marker(index, x + 13, y, color)}<text x="${px(x + 32)}" y="${px(y + 4)}">${esc(text)}</text></g>`,
+      );
+      x += w;
+    }
+  });
+  return parts.join('');
+}
+
 export function lineChartSvg(spec: LineChartSpec, title: string): string {
   const { metric, series } = spec;
   const values = series.flatMap((s) => s.points.flatMap((p) => ('value' in p ? [p.value] : [])));
   const axis = valueAxis(metric.unit, Math.max(0, ...values));
   const left = Math.max(...axis.labels.map((l) => textWidth(l, 11, 'sans'))) + 18;
   const right = 24;
-  // The legend: one row of entries, wrapped when they do not fit.
-  // A design whose line is another's, point for point, says so: the later line hides the other.
-  const keys = series.map((s) => JSON.stringify(s.points));
-  const legendText = series.map((s, i) => {
-    const twin = keys.indexOf(keys[i]);
-    return twin < i ? `${s.label} (= ${series[twin].label})` : s.label;
-  });
-  const legendItems = series.map((s, i) => ({
-    s,
-    text: legendText[i],
-    w: textWidth(legendText[i], 11.5, 'sans') + 42,
-  }));
-  const legendRows: (typeof legendItems)[] = [[]];
-  let rowW = 0;
-  for (const it of legendItems) {
-    if (rowW + it.w > WIDTH - 2 * LEGEND_X && legendRows[legendRows.length - 1].length) {
-      legendRows.push([]);
-      rowW = 0;
-    }
-    legendRows[legendRows.length - 1].push(it);
-    rowW += it.w;
-  }
-  const topY = 20 + legendRows.length * 18;
+  const legend = legendRows(series);
+  const topY = 20 + legend.length * 18;
   // Failures get a lane of their own under the x axis, so that they hide no plotted point.
   const failures = spec.failLane ?? series.some((s) => s.points.some((p) => 'failed' in p));
   const laneY = HEIGHT - 40;
@@ -168,20 +195,7 @@ export function lineChartSvg(spec: LineChartSpec, title: string): string {
     parts.push(`<g${attrs({ class: 'series', 'data-strategy': s.label })}>${g.join('')}</g>`);
   });
 
-  // The legend, above the plot.
-  legendRows.forEach((row, ri) => {
-    let x = LEGEND_X;
-    const y = 12 + ri * 18;
-    for (const { s, w, text } of row) {
-      const si = series.indexOf(s);
-      const dash = DASHES[si % DASHES.length];
-      parts.push(
-        `<g class="legend-item"><line x1="${px(x)}" y1="${px(y)}" x2="${px(x + 26)}" y2="${px(y)}"${attrs({ stroke: s.color, 'stroke-dasharray': dash || undefined })}/>` +
-          `${marker(si, x + 13, y, s.color)}<text x="${px(x + 32)}" y="${px(y + 4)}">${esc(text)}</text></g>`,
-      );
-      x += w;
-    }
-  });
+  parts.push(legendSvg(legend));
   return svgElement('chart line-chart', WIDTH, HEIGHT, title, parts.join(''), {
     'data-metric': metric.key,
   });

@@ -78,6 +78,23 @@ export const SWEEP_KEY_METRICS: readonly NumericMetric[] = [
   'structPageBytes',
 ];
 
+/**
+ * Which of `values` is best: among the designs that completed every step (a failed design's 0 is
+ * not a saving), when at least two did, they differ, one alone is best, and the metric has a
+ * better side; -1 otherwise.
+ */
+export function bestIndex(
+  better: MetricInfo['better'],
+  values: readonly number[],
+  complete: readonly boolean[],
+): number {
+  const done = values.map((v, i) => ({ v, i })).filter((x) => complete[x.i]);
+  if (!better || done.length < 2 || new Set(done.map((x) => x.v)).size < 2) return -1;
+  const target = (better === 'lower' ? Math.min : Math.max)(...done.map((x) => x.v));
+  const winners = done.filter((x) => x.v === target);
+  return winners.length === 1 ? winners[0].i : -1;
+}
+
 export function metricInfo(key: NumericMetric): MetricInfo {
   const m = METRICS.find((x) => x.key === key);
   if (!m) throw new Error(`unknown metric ${key}`);

@@ -5,7 +5,7 @@
 import type { PciTopology, StrategyRunResult, TransferPath } from '@dmasim/core';
 import { attrs, esc } from './html';
 import { strategyChip } from './table';
-import { topologySvg, type DrawnPath } from './topology';
+import { shortBdfs, topologySvg, type DrawnPath } from './topology';
 import { groupByTransfers, PATH_KIND_TEXT, payloadText, refusedText } from './transfer-paths';
 
 /** The key to the drawings' line styles. */
@@ -22,16 +22,11 @@ export function pathKeyHtml(): string {
   );
 }
 
-/** "05:00.0" when every function is in domain 0, else the full BDF. */
-function bdfText(topo: PciTopology, bdf: string): string {
-  return topo.devices.every((d) => d.domain === 0) ? bdf.replace(/^0000:/, '') : bdf;
-}
-
 /** What a node id names, for the legend: a device, or the host bridge / CPU. */
 function where(topo: PciTopology, id: string): string {
   const d = topo.find(id);
   if (d) {
-    const bdf = bdfText(topo, d.bdf);
+    const bdf = shortBdfs(topo)(d.bdf);
     return d.name ? `${d.name} (${bdf})` : `${d.kind.replace('-', ' ')} ${bdf}`;
   }
   if (id === 'system') return 'the CPU';
@@ -42,7 +37,8 @@ function where(topo: PciTopology, id: string): string {
 /** Where a peer-to-peer path turns down: inside a switch, or below a root port or bridge. */
 function turnText(topo: PciTopology, id: string): string {
   const d = topo.find(id);
-  if (d?.kind === 'switch-upstream') return `turning inside the switch of ${bdfText(topo, d.bdf)}`;
+  if (d?.kind === 'switch-upstream')
+    return `turning inside the switch of ${shortBdfs(topo)(d.bdf)}`;
   return `turning below ${where(topo, id)}`;
 }
 

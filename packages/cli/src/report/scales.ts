@@ -2,6 +2,7 @@
  * Chart axes: a value axis from 0 to a round maximum, its ticks in the metric's unit (bytes in
  * KiB/MiB/GiB, times in µs/ms), and the x axis of a sweep (linear, log2 or by category).
  */
+import { formatCount } from '../render/units';
 import type { MetricUnit } from './metrics';
 
 /** The tick interval: 1, 2 or 5 times a power of ten, giving about `count` intervals. */
@@ -42,10 +43,7 @@ function tickUnit(unit: MetricUnit, max: number): { div: number; suffix: string 
 
 /** 1.5 -> "1.5", 2 -> "2", 0.25 -> "0.25", 12000 -> "12,000". */
 export function trimNumber(v: number): string {
-  const s = Number(v.toFixed(2)).toString();
-  const [int, frac] = s.split('.');
-  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return frac === undefined ? grouped : `${grouped}.${frac}`;
+  return formatCount(Number(v.toFixed(2)));
 }
 
 /**

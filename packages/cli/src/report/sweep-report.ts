@@ -5,6 +5,7 @@
  * MAX_PANELS per metric (the rest are in the table and the JSON, and a note says so).
  */
 import type { NumericMetric } from '../render/run';
+import { expandGrid } from '../sweep/grid';
 import type { SweepJson, SweepParameter, SweepRow, SweepValue } from '../sweep/types';
 import { strategyColor } from './colors';
 import { headerHtml } from './header';
@@ -19,30 +20,28 @@ import { sweepTableHtml } from './table';
 /** Charts per metric at most: one per combination of the other parameters' values. */
 export const MAX_PANELS = 6;
 
-/** Every combination of the parameters' values, the last varying fastest (the grid's order). */
-export function combinations(params: readonly SweepParameter[]): Record<string, SweepValue>[] {
-  let out: Record<string, SweepValue>[] = [{}];
-  for (const p of params) out = out.flatMap((c) => p.values.map((v) => ({ ...c, [p.key]: v })));
-  return out;
-}
+/**
+ * The rows by design and grid point, for charts that look up every (design, point) of a grid of
+ * up to MAX_GRID_POINTS points: a scan of the rows for each would take minutes.
+ */
+class RowIndex {
+  private readonly rows = new Map<string, SweepRow>();
 
-const same = (a: SweepValue | undefined, b: SweepValue): boolean =>
-  a !== undefined && String(a) === String(b);
+  constructor(
+    private readonly params: readonly SweepParameter[],
+    rows: readonly SweepRow[],
+  ) {
+    for (const r of rows) this.rows.set(this.key(r.strategy, r.point), r);
+  }
 
-/** The row of `strategy` at the point where x = `xv` and the others are `fixed`. */
-function findRow(
-  rows: readonly SweepRow[],
-  strategy: string,
-  xKey: string,
-  xv: SweepValue,
-  fixed: Record<string, SweepValue>,
-): SweepRow | undefined {
-  return rows.find(
-    (r) =>
-      r.strategy === strategy &&
-      same(r.point[xKey], xv) &&
-      Object.entries(fixed).every(([k, v]) => same(r.point[k], v)),
-  );
+  private key(strategy: string, point: Readonly<Record<string, SweepValue | undefined>>): string {
+    return JSON.stringify([strategy, ...this.params.map((p) => String(point[p.key]))]);
+  }
+
+  /** The row of `strategy` at `point`, undefined when it did not run there. */
+  get(strategy: string, point: Readonly<Record<string, SweepValue>>): SweepRow | undefined {
+    return this.rows.get(this.key(strategy, point));
+  }
 }
 
 function pointOf(row: SweepRow | undefined, metric: NumericMetric): LinePoint {
@@ -62,7 +61,8 @@ function chartsHtml(sweep: SweepJson, strategies: readonly string[]): string {
   const [xp, ...others] = sweep.parameters;
   if (!xp) return '<p>The sweep varies no parameter.</p>';
   if (!sweep.rows.length) return '<p>No point ran.</p>';
-  const combos = combinations(others);
+  const combos = expandGrid(others);
+  const index = new RowIndex(sweep.parameters, sweep.rows);
   const shown = combos.slice(0, MAX_PANELS);
   const x = xScale(xp.values, xp.numeric);
   const xLabels = xp.values.map(String);
@@ -77,7 +77,7 @@ function chartsHtml(sweep: SweepJson, strategies: readonly string[]): string {
       const series: LineSeries[] = strategies.map((s) => ({
         label: s,
         color: strategyColor(s),
-        points: xp.values.map((v) => pointOf(findRow(sweep.rows, s, xp.key, v, fixed), key)),
+        points: xp.values.map((v) => pointOf(index.get(s, { ...fixed, [xp.key]: v }), key)),
       }));
       const where = fixedText(fixed);
       const title = `${key} against ${xp.key}${where ? ` (${where})` : ''}`;
@@ -125,7 +125,7 @@ export function buildSweepReport(input: ReportInput, sweep: SweepJson): string {
   const params = sweep.parameters
     .map((p) => `<code>${esc(p.key)}</code>: ${p.values.map((v) => esc(String(v))).join(', ')}`)
     .join('<br>');
-  const points = combinations(sweep.parameters).length;
+  const points = sweep.parameters.reduce((n, p) => n * p.values.length, 1);
   const failed = sweep.rows.filter((r) => !r.ok).length;
   const contents: [string, string][] = [
     ['charts', 'Charts'],

@@ -7,8 +7,9 @@
 import type { StepResult, StrategyRunResult } from '@dmasim/core';
 import { strategyColor } from './colors';
 import { attrs, esc } from './html';
-import { formatMetric, METRICS, metricInfo } from './metrics';
+import { bestIndex, formatMetric, METRICS, metricInfo } from './metrics';
 import type { NumericMetric } from '../render/run';
+import { outcomeText } from '../sweep/table';
 import type { SweepJson, SweepValue } from '../sweep/types';
 
 /** A design's name with its colour chip, for table heads and lists. */
@@ -56,20 +57,6 @@ function stepCell(s: StepResult | undefined, strategy: string, notes: Footnote[]
   return `<td${attrs({ class: s.skipped ? 'skipped' : 'failed', title: message || undefined })}>${esc(text)}${ref}</td>`;
 }
 
-/**
- * Which cell of a row is best: among the designs that completed every step (a failed design's 0
- * is not a saving), when at least two did, they differ, one alone is best, and the metric has a
- * better side; -1 otherwise.
- */
-function bestOf(key: NumericMetric, values: number[], complete: boolean[]): number {
-  const better = metricInfo(key).better;
-  const done = values.map((v, i) => ({ v, i })).filter((x) => complete[x.i]);
-  if (!better || done.length < 2 || new Set(done.map((x) => x.v)).size < 2) return -1;
-  const target = (better === 'lower' ? Math.min : Math.max)(...done.map((x) => x.v));
-  const winners = done.filter((x) => x.v === target);
-  return winners.length === 1 ? winners[0].i : -1;
-}
-
 /** The comparison table and its footnotes. */
 export function runTableHtml(results: readonly StrategyRunResult[]): string {
   const notes: Footnote[] = [];
@@ -99,8 +86,8 @@ export function runTableHtml(results: readonly StrategyRunResult[]): string {
     .join('');
   const metrics = METRICS.map((m) => {
     const values = results.map((r) => r.metrics[m.key]);
-    const best = bestOf(
-      m.key,
+    const best = bestIndex(
+      m.better,
       values,
       results.map((r) => r.ok),
     );
@@ -151,7 +138,10 @@ function valueText(v: SweepValue | undefined): string {
   return v === undefined ? '–' : String(v);
 }
 
-/** A sweep's rows: one per grid point and design. */
+/**
+ * A sweep's rows: one per grid point and design. Each point is a <tbody> of its designs' rows, so
+ * that the point's values head that group (scope="rowgroup") for screen readers.
+ */
 export function sweepTableHtml(sweep: SweepJson, metrics: readonly NumericMetric[]): string {
   const keys = sweep.parameters.map((p) => p.key);
   const head =
@@ -160,12 +150,13 @@ export function sweepTableHtml(sweep: SweepJson, metrics: readonly NumericMetric
     metrics.map((m) => `<th scope="col" class="num"><code>${esc(m)}</code></th>`).join('') +
     `</tr></thead>`;
   // Rows of one point are consecutive (points in grid order, designs in run order).
-  const body: string[] = [];
+  const groups: string[] = [];
   const rows = sweep.rows;
   for (let i = 0; i < rows.length;) {
     let j = i;
     const same = JSON.stringify(rows[i].point);
     while (j < rows.length && JSON.stringify(rows[j].point) === same) j++;
+    const body: string[] = [];
     for (let k = i; k < j; k++) {
       const r = rows[k];
       const pointCells =
@@ -177,11 +168,7 @@ export function sweepTableHtml(sweep: SweepJson, metrics: readonly NumericMetric
               )
               .join('')
           : '';
-      const outcome = r.ok
-        ? '<td class="ok">ok</td>'
-        : `<td${attrs({ class: 'failed', title: r.error ?? undefined })}>${esc(
-            `FAILED ${r.failedStep ?? ''}${r.error ? `: ${r.error}` : ''}`.trim(),
-          )}</td>`;
+      const outcome = `<td${attrs({ class: r.ok ? 'ok' : 'failed', title: r.error ?? undefined })}>${esc(outcomeText(r))}</td>`;
       const cells = metrics
         .map((m) => {
           const v = r.metrics[m];
@@ -192,7 +179,8 @@ export function sweepTableHtml(sweep: SweepJson, metrics: readonly NumericMetric
         `<tr${attrs({ class: k === i ? 'point-start' : undefined })}>${pointCells}<td>${strategyChip(r.strategy)}</td>${outcome}${cells}</tr>`,
       );
     }
+    groups.push(`<tbody>${body.join('')}</tbody>`);
     i = j;
   }
-  return `<div class="table-wrap"><table class="sweep-table">${head}<tbody>${body.join('')}</tbody></table></div>`;
+  return `<div class="table-wrap"><table class="sweep-table">${head}${groups.join('')}</table></div>`;
 }

@@ -56,8 +56,8 @@ const PORT_KIND: Readonly<Record<string, string>> = {
   'pci-bridge': 'PCI bridge',
 };
 
-/** Whether every function is in PCI domain 0, so that BDFs can drop "0000:". */
-function shortBdfs(topo: PciTopology): (bdf: string) => string {
+/** BDFs without "0000:" when every function is in PCI domain 0 ("05:00.0"), else in full. */
+export function shortBdfs(topo: PciTopology): (bdf: string) => string {
   const short = topo.devices.every((d) => d.domain === 0);
   return (bdf) => (short && bdf.startsWith('0000:') ? bdf.slice(5) : bdf);
 }

@@ -6,6 +6,7 @@
 import { parseDocumentText, parseSize, type DocumentKind } from '@dmasim/core';
 import { z } from 'zod';
 import { CliError, EXIT_USAGE } from '../errors';
+import { formatCount } from '../render/units';
 import { namedParameter, NAMED_PARAMETER_KEYS } from './parameters';
 import type { SweepParameter, SweepValue } from './types';
 
@@ -54,6 +55,9 @@ export function numericValues(values: readonly SweepValue[]): number[] | undefin
   return out;
 }
 
+/** Names every JavaScript object has: never a scenario's field. */
+const OBJECT_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 /**
  * One `--vary key=v1,v2,...`. The key is a named parameter (ioSize, size, iommu, ...) or a dotted
  * path into the scenario document (steps.flush.nvme.ioSize); anything else is a usage error.
@@ -79,6 +83,12 @@ export function parseVary(spec: string): SweepParameter {
   if (key.split('.').some((s) => s === '')) {
     throw new CliError(`--vary ${key}: an empty segment in the path`, EXIT_USAGE);
   }
+  // The path is followed through plain objects: these would reach Object.prototype and change
+  // every object of the process (and no scenario has such a field).
+  const inherited = key.split('.').find((s) => OBJECT_KEYS.has(s));
+  if (inherited !== undefined) {
+    throw new CliError(`--vary ${key}: "${inherited}" is not a field of a scenario`, EXIT_USAGE);
+  }
   const values = spec
     .slice(eq + 1)
     .split(',')
@@ -96,7 +106,18 @@ export function parseVary(spec: string): SweepParameter {
   return { key, values, ...(numeric ? { numeric } : {}) };
 }
 
-/** Every `--vary` in order; a key given twice is a usage error. */
+/**
+ * The most grid points a sweep runs. A run of a small scenario takes some 10 ms per design, so
+ * 10,000 points under three designs take about five minutes on one thread and their JSON some
+ * 60 MB; a grid far beyond that is a typo (one --vary too many) more often than a plan, and
+ * would exhaust memory before the first run.
+ */
+export const MAX_GRID_POINTS = 10_000;
+
+/**
+ * Every `--vary` in order; a key given twice, or a grid of more than MAX_GRID_POINTS points, is a
+ * usage error.
+ */
 export function parseGrid(specs: readonly string[]): SweepParameter[] {
   if (specs.length === 0) {
     throw new CliError('give at least one --vary KEY=VALUE[,VALUE...]', EXIT_USAGE);
@@ -111,6 +132,15 @@ export function parseGrid(specs: readonly string[]): SweepParameter[] {
       );
     }
     keys.add(p.key);
+  }
+  // Counted before the grid is built: a grid of 10^9 points must fail here, not in expandGrid().
+  const points = params.reduce((n, p) => n * p.values.length, 1);
+  if (points > MAX_GRID_POINTS) {
+    throw new CliError(
+      `--vary: the grid has ${formatCount(points)} points (${params.map((p) => p.values.length).join(' x ')}); ` +
+        `a sweep runs at most ${formatCount(MAX_GRID_POINTS)}: vary fewer values, or split it into several sweeps`,
+      EXIT_USAGE,
+    );
   }
   return params;
 }

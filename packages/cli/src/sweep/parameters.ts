@@ -38,6 +38,18 @@ function sizeBytes(v: unknown): number | undefined {
   return typeof v === 'number' ? v : typeof v === 'string' ? parseSize(v) : undefined;
 }
 
+/**
+ * Rejects a value of a size parameter that is no size at all ("4kib", -4096, true): the scenario
+ * loader would only say that the step matches none of its forms. Whether a size fits (ioSize=1000)
+ * is still for the loader to say, at the grid point.
+ */
+function checkSize(key: string, value: SweepValue): void {
+  const n = sizeBytes(value);
+  if (n === undefined || !Number.isSafeInteger(n) || n < 0) {
+    throw usage(key, value, 'a size: bytes, or a number with KiB, MiB, GiB or TiB (16KiB)');
+  }
+}
+
 /** Every PCI function of a topology document (host bridges' devices and their children). */
 function topologyDevices(topo: Doc): Doc[] {
   const out: Doc[] = [];
@@ -78,6 +90,7 @@ export const NAMED_PARAMETERS: readonly NamedParameter[] = [
     key: 'ioSize',
     example: '4KiB,16KiB,128KiB',
     help: "every nvme step's ioSize (inside repeats too)",
+    check: (value) => checkSize('ioSize', value),
     apply(v, value) {
       const nvme = v.steps().filter((s) => isDoc(s.step.nvme));
       if (nvme.length === 0) {
@@ -90,6 +103,7 @@ export const NAMED_PARAMETERS: readonly NamedParameter[] = [
     key: 'size',
     example: '256KiB,1MiB,4MiB',
     help: 'the transfer size: each alloc size and length equal to the largest alloc size',
+    check: (value) => checkSize('size', value),
     apply(v, value) {
       const steps = v.steps();
       const allocs = steps.map((s) => s.step.alloc).filter(isDoc);
@@ -186,6 +200,7 @@ export const NAMED_PARAMETERS: readonly NamedParameter[] = [
     key: 'sglThreshold',
     example: '0,32KiB',
     help: 'nvme.sglThreshold (the sgl_threshold module parameter)',
+    check: (value) => checkSize('sglThreshold', value),
     apply(v, value) {
       nvmeSettings(v).sglThreshold = value;
     },

@@ -2,9 +2,10 @@
  * Runs a sweep's grid points: in this thread one after the other (--jobs 1), or, with --jobs N,
  * in this thread and N - 1 worker threads (node:worker_threads). Each worker loads the scenario
  * and the plugins itself, says when it is ready, and is handed the next point whenever it finishes
- * one; this thread runs points meanwhile, so the workers' start-up is not lost time. Rows are put back in grid order (points in
- * order, strategies in run order), so the result is the same whatever the number of jobs: the
- * runner is deterministic and every point runs on machines of its own.
+ * one; this thread runs points meanwhile, so the workers' start-up is not lost time. Rows are put
+ * back in grid order (points in order, strategies in run order), so the result is the same
+ * whatever the number of jobs: the runner is deterministic and every point runs on machines of
+ * its own.
  *
  * When a point is invalid, no further point is handed out; once the points in flight have
  * finished, the first invalid point in grid order is reported (the same one a serial run stops
