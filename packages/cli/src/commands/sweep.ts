@@ -92,10 +92,9 @@ export async function runSweep(
       },
       {
         // More threads than CPUs only cost memory (a worker holds its own copy of dmasim).
-        jobs: Math.min(
-          opts.jobs ?? defaultJobs(points.length * strategies.length),
-          availableParallelism(),
-        ),
+        jobs: Math.min(opts.jobs ?? availableParallelism(), availableParallelism()),
+        // Without --jobs, workers start only when the sweep is long enough to repay them.
+        adaptive: opts.jobs === undefined,
         onRow: () => progress.tick(),
       },
     );
@@ -108,15 +107,6 @@ export async function runSweep(
     source,
     titles: Object.fromEntries(registry.list().map((d) => [d.id, d.title])),
   };
-}
-
-/**
- * Threads for a sweep of `runs` scenario runs when --jobs is not given: one per CPU for long
- * sweeps, fewer for short ones. A worker takes about 0.4 s to load dmasim, the time of some 16
- * runs, so each thread gets at least 32.
- */
-export function defaultJobs(runs: number): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.floor(runs / 32)));
 }
 
 /**
@@ -237,7 +227,7 @@ export const sweepCommand: CommandModule = {
       .addOption(
         new Option(
           '--jobs <n>',
-          'threads to run points in: this one and N - 1 workers, at most one per CPU (default: one per 32 runs; a worker takes about 0.4 s to start)',
+          'threads to run points in: this one and N - 1 workers, at most one per CPU (default: one per CPU when the first point says the sweep will take 8 s or more, else 1: a worker takes 0.4 to 1.5 s to start)',
         ).argParser(parseJobs),
       )
       .addOption(pluginOption())
