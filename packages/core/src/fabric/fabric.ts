@@ -94,16 +94,16 @@ interface PathState {
   readonly tally: { write: number; read: number; refused: number };
 }
 
-/** The payload one path carried since the last takeTraffic(), for reports that draw paths. */
-export interface PathTraffic {
-  readonly path: FabricPath;
-  /** Payload bytes the device wrote along it. */
-  readonly writeBytes: number;
-  /** Payload bytes the device read along it. */
-  readonly readBytes: number;
-  /** DMAs refused on it (the path then ends where they were refused). */
-  readonly refused: number;
-}
+/**
+ * Receives, from takeTraffic(), one path and what it carried since the last call: payload bytes
+ * the device wrote and read along it, and DMAs refused on it.
+ */
+export type TrafficVisitor = (
+  path: FabricPath,
+  writeBytes: number,
+  readBytes: number,
+  refused: number,
+) => void;
 
 /** Sizes cached per path before the cache is emptied (scenarios use a handful). */
 const COST_CACHE_LIMIT = 256;
@@ -252,20 +252,20 @@ export class Fabric {
   }
 
   /**
-   * The paths that carried payload or refused a DMA since the last call, in first-use order, and
-   * zeroes their tallies: a scenario runner takes them after each step to draw where data went.
+   * Hands `visit` the paths that carried payload or refused a DMA since the last call, in
+   * first-use order, and zeroes their tallies: a scenario runner takes them after each step to
+   * draw where data went. Allocates nothing, as it runs once per step of a million-I/O stream.
    */
-  takeTraffic(): PathTraffic[] {
-    const out: PathTraffic[] = [];
+  takeTraffic(visit: TrafficVisitor): void {
+    if (this.touched.size === 0) return;
     for (const st of this.touched) {
       const t = st.tally;
-      out.push({ path: st.path, writeBytes: t.write, readBytes: t.read, refused: t.refused });
+      visit(st.path, t.write, t.read, t.refused);
       t.write = 0;
       t.read = 0;
       t.refused = 0;
     }
     this.touched.clear();
-    return out;
   }
 
   /**

@@ -44,7 +44,7 @@ import { P2pMemory } from '../p2pdma/p2p-memory';
 import { pciP2pdmaStructPageBytes, pciP2pmemPublish, pciP2pmemVirtToBus } from '../p2pdma/provider';
 import { P2pdmaDevices } from '../p2pdma/state';
 import { ExtentStore, rangesEqual, type DataSource } from '../fabric/extent-store';
-import { Fabric, type DmaTransferResult } from '../fabric/fabric';
+import { Fabric, type DmaTransferResult, type TrafficVisitor } from '../fabric/fabric';
 import type { FabricError, FabricPath } from '../fabric/route';
 import { KernelSubmitter } from '../target/kernel-submitter';
 import { allocBuffer, RamAllocator, type ScenarioBuffer } from './buffers';
@@ -448,41 +448,28 @@ export class ScenarioRun {
 
   /** Adds what the fabric carried since the last call to the step's paths. */
   private collectTraffic(stepId: string): void {
-    const taken = this.m.fabric.takeTraffic();
-    if (!taken.length) return;
+    this.trafficStep = stepId;
+    this.m.fabric.takeTraffic(this.addTraffic);
+  }
+
+  private trafficStep = '';
+  /** One visitor for every step (no closure per step of a million-I/O stream). */
+  private readonly addTraffic: TrafficVisitor = (path, writeBytes, readBytes, refused) => {
+    const stepId = this.trafficStep;
     let byPath = this.transfers.get(stepId);
     if (!byPath) {
       byPath = new Map();
       this.transfers.set(stepId, byPath);
     }
-    for (const t of taken) {
-      let tp = byPath.get(t.path);
-      if (!tp) {
-        const p = t.path;
-        tp = {
-          step: stepId,
-          initiator: p.initiator.name ?? p.initiator.bdf,
-          target: p.target
-            ? (p.target.name ?? p.target.bdf)
-            : p.viaRootComplex
-              ? 'RAM'
-              : '(refused)',
-          initiatorBdf: p.initiator.bdf,
-          ...(p.target ? { targetBdf: p.target.bdf } : {}),
-          writeBytes: 0,
-          readBytes: 0,
-          refused: 0,
-          viaRootComplex: p.viaRootComplex,
-          crossHostBridge: p.crossHostBridge,
-          links: p.hops.map((h) => ({ bdf: h.dev.bdf, dir: h.dir })),
-        };
-        byPath.set(p, tp);
-      }
-      tp.writeBytes += t.writeBytes;
-      tp.readBytes += t.readBytes;
-      tp.refused += t.refused;
+    let tp = byPath.get(path);
+    if (!tp) {
+      tp = newTransferPath(stepId, path);
+      byPath.set(path, tp);
     }
-  }
+    tp.writeBytes += writeBytes;
+    tp.readBytes += readBytes;
+    tp.refused += refused;
+  };
 
   private skippedResult(leaf: LeafStep, because: string): StepResult {
     return {
@@ -1006,6 +993,23 @@ export class ScenarioRun {
     }
     return notes;
   }
+}
+
+/** A path of a step's DMAs, with nothing counted yet. */
+function newTransferPath(step: string, p: FabricPath): TransferPath {
+  return {
+    step,
+    initiator: p.initiator.name ?? p.initiator.bdf,
+    target: p.target ? (p.target.name ?? p.target.bdf) : p.viaRootComplex ? 'RAM' : '(refused)',
+    initiatorBdf: p.initiator.bdf,
+    ...(p.target ? { targetBdf: p.target.bdf } : {}),
+    writeBytes: 0,
+    readBytes: 0,
+    refused: 0,
+    viaRootComplex: p.viaRootComplex,
+    crossHostBridge: p.crossHostBridge,
+    links: p.hops.map((h) => ({ bdf: h.dev.bdf, dir: h.dir })),
+  };
 }
 
 function round3(x: number): number {
