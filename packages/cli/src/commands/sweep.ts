@@ -16,7 +16,7 @@ import {
 } from '@dmasim/core';
 import type { CliContext, CommandModule } from '../context';
 import { CliError, EXIT_INPUT, EXIT_USAGE, formatErrnoError, isErrnoError } from '../errors';
-import { cliRegistry, loadPlugins, pluginOption } from '../plugins';
+import { cliRegistry, pluginOf, pluginOption } from '../plugins';
 import { formatCount } from '../render/units';
 import { sweepReportHtml } from '../report';
 import { selectStrategies } from '../strategies';
@@ -87,7 +87,8 @@ export async function runSweep(
         sourceName: source,
         parameters,
         strategies: strategies.map((d) => d.id),
-        plugins: loadPlugins(opts.plugin, cwd).map((p) => p.file),
+        // the plugins' files, as loaded (and checked) once for the registry above
+        plugins: [...new Set(registry.list().flatMap((d) => pluginOf(d)?.file ?? []))],
         cwd,
       },
       {

@@ -4,43 +4,21 @@
  * design's failures with their messages, its step details and its notes; then the sentence that
  * the figures are modelled, not measured. The JSON (`--json`) is the ScenarioRunResult itself.
  */
-import type {
-  Integrity,
-  RunMetrics,
-  ScenarioRunResult,
-  StepResult,
-  StrategyRunResult,
-} from '@dmasim/core';
+import type { Integrity, ScenarioRunResult, StepResult, StrategyRunResult } from '@dmasim/core';
 import type { Colors } from '../io';
 import { alignColumns, cell, type Cell } from './text';
-import { formatBytes, formatCount, formatGBps, formatNs } from './units';
+import { METRICS, UNIT_FORMAT, type NumericMetric } from '../metrics';
 
 /** Printed when neither the result nor the caller supplies the runner's own sentence. */
 export const MODELLED_SENTENCE =
   'Times and rates (cpuNs, transferNs, effectiveGBps) are modelled by the cost model, not measured; ' +
   'byte and segment counts are what the modelled kernel and fabric did.';
 
-/** The numeric metrics (all but integrity). */
-export type NumericMetric = Exclude<keyof RunMetrics, 'integrity'>;
+export type { NumericMetric } from '../metrics';
 
-/** The metric rows, in the order of RunMetrics, each with its unit. */
-export const METRIC_ROWS: readonly { key: NumericMetric; format: (v: number) => string }[] = [
-  { key: 'bytesTransferred', format: formatBytes },
-  { key: 'p2pBytes', format: formatBytes },
-  { key: 'hostBridgeBytes', format: formatBytes },
-  { key: 'iommuTranslatedBytes', format: formatBytes },
-  { key: 'bounceBytes', format: formatBytes },
-  { key: 'dmaSegments', format: formatCount },
-  { key: 'nvmeDescriptors', format: formatCount },
-  { key: 'iovaBytesPeak', format: formatBytes },
-  { key: 'iotlbMisses', format: formatCount },
-  { key: 'iommuFaults', format: formatCount },
-  { key: 'structPageBytes', format: formatBytes },
-  { key: 'mappingMetadataBytes', format: formatBytes },
-  { key: 'cpuNs', format: formatNs },
-  { key: 'transferNs', format: formatNs },
-  { key: 'effectiveGBps', format: formatGBps },
-];
+/** The metric rows, in the order of RunMetrics, each with its unit's format. */
+export const METRIC_ROWS: readonly { key: NumericMetric; format: (v: number) => string }[] =
+  METRICS.map((m) => ({ key: m.key, format: UNIT_FORMAT[m.unit] }));
 
 export interface RunReportOptions {
   /** What the scenario was read from, shown in the header. */

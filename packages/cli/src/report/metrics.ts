@@ -3,58 +3,15 @@
  * them a report draws (the key ones always, the others when the designs differ in them).
  */
 import type { RunMetrics } from '@dmasim/core';
-import type { NumericMetric } from '../render/run';
-import { formatBytes, formatCount, formatGBps, formatNs } from '../render/units';
+import {
+  METRICS,
+  UNIT_FORMAT,
+  type MetricInfo,
+  type MetricUnit,
+  type NumericMetric,
+} from '../metrics';
 
-export type MetricUnit = 'bytes' | 'ns' | 'count' | 'GBps';
-
-export interface MetricInfo {
-  key: NumericMetric;
-  unit: MetricUnit;
-  /** Which way a design is better in it; absent when it describes the workload, not a cost. */
-  better?: 'lower' | 'higher';
-  /** What it counts, in a few words (RunMetrics' doc comments). */
-  what: string;
-}
-
-/** Every numeric metric, in the order of RunMetrics (and of the text table). */
-export const METRICS: readonly MetricInfo[] = [
-  { key: 'bytesTransferred', unit: 'bytes', what: 'payload every DMA delivered' },
-  { key: 'p2pBytes', unit: 'bytes', what: 'payload to or from a PCI BAR' },
-  {
-    key: 'hostBridgeBytes',
-    unit: 'bytes',
-    better: 'lower',
-    what: 'payload through a root complex',
-  },
-  {
-    key: 'iommuTranslatedBytes',
-    unit: 'bytes',
-    better: 'lower',
-    what: 'payload an IOMMU translated',
-  },
-  { key: 'bounceBytes', unit: 'bytes', better: 'lower', what: 'copied through swiotlb' },
-  { key: 'dmaSegments', unit: 'count', better: 'lower', what: 'DMA segments handed to devices' },
-  { key: 'nvmeDescriptors', unit: 'count', better: 'lower', what: 'PRP entries, SGL descriptors' },
-  { key: 'iovaBytesPeak', unit: 'bytes', better: 'lower', what: 'most IOVA space held at once' },
-  { key: 'iotlbMisses', unit: 'count', better: 'lower', what: 'IOTLB misses' },
-  { key: 'iommuFaults', unit: 'count', better: 'lower', what: 'DMAs the IOMMU refused' },
-  {
-    key: 'structPageBytes',
-    unit: 'bytes',
-    better: 'lower',
-    what: 'struct pages of the P2P providers',
-  },
-  {
-    key: 'mappingMetadataBytes',
-    unit: 'bytes',
-    better: 'lower',
-    what: 'scatterlists, bio_vecs, dma_vecs, PRP lists',
-  },
-  { key: 'cpuNs', unit: 'ns', better: 'lower', what: 'modelled CPU time to map and unmap' },
-  { key: 'transferNs', unit: 'ns', better: 'lower', what: 'modelled wire time of the DMAs' },
-  { key: 'effectiveGBps', unit: 'GBps', better: 'higher', what: 'bytes moved per modelled ns' },
-];
+export { METRICS, type MetricInfo, type MetricUnit };
 
 /** The metrics a run's report always charts, in the order shown. */
 export const RUN_KEY_METRICS: readonly NumericMetric[] = [
@@ -106,16 +63,8 @@ export function metricInfo(key: NumericMetric): MetricInfo {
  * "2.16 KiB", "5.34 µs", "6.69 GB/s", "0 GB/s").
  */
 export function formatMetric(unit: MetricUnit, v: number): string {
-  switch (unit) {
-    case 'bytes':
-      return trimZeros(formatBytes(v));
-    case 'ns':
-      return trimZeros(formatNs(v));
-    case 'GBps':
-      return trimZeros(formatGBps(v));
-    case 'count':
-      return formatCount(v);
-  }
+  const text = UNIT_FORMAT[unit](v);
+  return unit === 'count' ? text : trimZeros(text);
 }
 
 /** "4.00 MiB" -> "4 MiB", "2.50 ms" -> "2.5 ms". */

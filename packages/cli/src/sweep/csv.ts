@@ -5,32 +5,14 @@
  * doubled; empty fields for null.
  */
 import type { RunMetrics } from '@dmasim/core';
+import { METRICS } from '../metrics';
 import type { SweepJson } from './types';
 
 /** Every RunMetrics field, in the order result.ts declares them. */
-export const METRIC_KEYS = [
-  'bytesTransferred',
-  'p2pBytes',
-  'hostBridgeBytes',
-  'iommuTranslatedBytes',
-  'bounceBytes',
-  'dmaSegments',
-  'nvmeDescriptors',
-  'iovaBytesPeak',
-  'iotlbMisses',
-  'iommuFaults',
-  'structPageBytes',
-  'mappingMetadataBytes',
-  'cpuNs',
-  'transferNs',
-  'effectiveGBps',
+export const METRIC_KEYS: readonly (keyof RunMetrics)[] = [
+  ...METRICS.map((m) => m.key),
   'integrity',
-] as const satisfies readonly (keyof RunMetrics)[];
-
-// Fails to compile when RunMetrics gains a field the list lacks.
-type Missing = Exclude<keyof RunMetrics, (typeof METRIC_KEYS)[number]>;
-const _complete: Missing extends never ? true : never = true;
-void _complete;
+];
 
 /** One field, quoted when it must be (RFC 4180 section 2, rules 5-7). */
 export function csvField(v: string | number | boolean | null): string {
